@@ -1,0 +1,209 @@
+"""Next-token training with AdamW, one record per step, and callbacks for whoever listens.
+
+The trainer knows nothing of the web app: the app's stream and snapshot publishers are callbacks.
+Each step's record holds what the diagram animates: the loss, every parameter's gradient norm, and
+every parameter's update ‖W_after − W_before‖ and its ratio to ‖W‖.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from model.data import TokenStream
+from model.transformer import TransformerLM
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient became NaN/inf; the weights stay as they were before that step."""
+
+    def __init__(self, step: int, loss: float, reason: str) -> None:
+        self.step = step
+        self.loss = loss
+        super().__init__(
+            f"training diverged at step {step} ({reason}, loss={loss}); the weights are kept "
+            "as they were after the last good step. Try a smaller learning rate."
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    # Held-out loss every `eval_every` steps on `eval_batches` fixed windows (0 turns it off).
+    eval_every: int = 25
+    eval_batches: int = 4
+    # Seeds the order of training windows (the weights have the model config's own seed).
+    data_seed: int = 0
+    # Per-parameter norms in each record; off only to measure what they cost.
+    instrument: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "eps"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}={value!r} is not allowed: a finite number > 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(
+                f"weight_decay={self.weight_decay!r} is not allowed: a finite number >= 0"
+            )
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value < 1):
+                raise ValueError(f"{name}={value!r} is not allowed: a number in [0, 1)")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r} is not allowed: an integer >= 1")
+        if self.eval_every < 0 or self.eval_batches < 1:
+            raise ValueError("eval_every must be >= 0 and eval_batches >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StepRecord:
+    step: int  # the number of updates applied after this step (1 for the first)
+    loss: float  # training loss of this step's batch, before the update
+    lr: float
+    grad_norm: float  # over all parameters
+    grad_norms: dict[str, float] = field(default_factory=dict)
+    update_norms: dict[str, float] = field(default_factory=dict)  # ‖W_after − W_before‖
+    update_ratios: dict[str, float] = field(default_factory=dict)  # ‖ΔW‖ / ‖W_before‖
+    time_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EvalRecord:
+    step: int
+    heldout_loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainerCallback(Protocol):
+    def on_step(self, record: StepRecord) -> None: ...
+    def on_eval(self, record: EvalRecord) -> None: ...
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: TransformerLM,
+        data: TokenStream,
+        config: TrainConfig,
+        callbacks: Sequence[TrainerCallback] = (),
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(config.data_seed)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=config.lr,
+            betas=(config.beta1, config.beta2),
+            eps=config.eps,
+            weight_decay=config.weight_decay,
+        )
+        self._names = [name for name, _ in model.named_parameters()]
+        self._params: list[torch.Tensor] = [p for _, p in model.named_parameters()]
+        self._heldout = data.heldout_batches(
+            config.batch_size, model.config.context_length, config.eval_batches
+        )
+
+    def set_lr(self, lr: float) -> None:
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr={lr!r} is not allowed: a finite number > 0")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.config = TrainConfig(**{**self.config.to_dict(), "lr": lr})
+
+    def train_step(self) -> StepRecord:
+        started = time.perf_counter()
+        self.model.train()
+        x, y = self.data.batch(
+            "train", self.config.batch_size, self.model.config.context_length, self.generator
+        )  # (B, T), (B, T)
+        loss = self.model.loss(x, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(self.step + 1, loss_value, "non-finite loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
+        grad_norms = torch.stack(torch._foreach_norm(grads))  # (P,)
+        grad_total = grad_norms.norm().item()
+        if not math.isfinite(grad_total):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise TrainingDiverged(self.step + 1, loss_value, "non-finite gradient")
+        record = self._apply_update(grad_norms) if self.config.instrument else None
+        if record is None:
+            self.optimizer.step()
+            record = StepRecord(0, 0.0, 0.0, 0.0)
+        self.step += 1
+        record.step, record.loss, record.grad_norm = self.step, loss_value, grad_total
+        record.lr = self.optimizer.param_groups[0]["lr"]
+        record.time_ms = (time.perf_counter() - started) * 1000
+        for callback in self.callbacks:
+            callback.on_step(record)
+        if self.config.eval_every and self.step % self.config.eval_every == 0:
+            self.evaluate()
+        return record
+
+    def _apply_update(self, grad_norms: torch.Tensor) -> StepRecord:
+        """optimizer.step() while measuring each parameter's update, in a handful of fused calls."""
+        with torch.no_grad():
+            before = torch._foreach_mul(self._params, 1.0)  # one fused copy of every weight
+            weight = torch.stack(torch._foreach_norm(before))  # (P,) ‖W_before‖
+            self.optimizer.step()
+            torch._foreach_sub_(before, self._params)  # before := W_before − W_after
+            update = torch.stack(torch._foreach_norm(before))  # (P,)
+            ratio = update / weight.clamp_min(1e-12)  # (P,)
+            table = torch.stack([grad_norms, update, ratio]).tolist()  # one sync for all numbers
+        return StepRecord(
+            step=0,
+            loss=0.0,
+            lr=0.0,
+            grad_norm=0.0,
+            grad_norms=dict(zip(self._names, table[0], strict=True)),
+            update_norms=dict(zip(self._names, table[1], strict=True)),
+            update_ratios=dict(zip(self._names, table[2], strict=True)),
+        )
+
+    def run(self, n_steps: int, should_stop: Callable[[], bool] | None = None) -> list[StepRecord]:
+        records = []
+        for _ in range(n_steps):
+            if should_stop is not None and should_stop():
+                break
+            records.append(self.train_step())
+        return records
+
+    @torch.no_grad()
+    def heldout_loss(self) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            losses = [self.model.loss(x, y).item() for x, y in self._heldout]
+        finally:
+            self.model.train(was_training)
+        return sum(losses) / len(losses)
+
+    def evaluate(self) -> EvalRecord:
+        record = EvalRecord(step=self.step, heldout_loss=self.heldout_loss())
+        for callback in self.callbacks:
+            callback.on_eval(record)
+        return record
