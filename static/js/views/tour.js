@@ -1,0 +1,82 @@
+// Guided tour: a few short steps, each driving the live model and pointing at the diagram.
+import { h } from "../util/dom.js";
+
+const STEPS = [
+  {
+    title: "Attention hands on an output",
+    text: "Follow the arrow between the two blocks. Attention passes the FFN a tensor of shape (B, T, d): " +
+      "one updated vector per token, recomputed for every input. No weights cross that arrow.",
+    highlight: ["e-handoff", "handoff-label", "g-attn"],
+    run: (ctx) => ctx.openTab("attention"),
+  },
+  {
+    title: "Each part has its own random start",
+    text: "Attention owns W_q, W_k, W_v and W_o; the FFN owns W_1 and W_2. Each was filled with small random " +
+      "numbers when the model was made. The heatmap shows how far W_1 has moved since then.",
+    highlight: ["g-attn", "g-ffn"],
+    run: (ctx) => ctx.showWeight("W_1", "change"),
+  },
+  {
+    title: "Both learn together",
+    text: "One real training step: forward, loss, then the gradient flows back through W_2 and W_1 first and on " +
+      "into attention's weights. Thicker orange means a larger gradient. Every block then moves a little.",
+    highlight: ["g-attn", "g-ffn", "output"],
+    run: (ctx) => ctx.stepOnce(),
+  },
+  {
+    title: "What attention adds",
+    text: "The same word in two sentences. With attention, its vector depends on the words before it; " +
+      "with the FFN alone it cannot, so both sentences give the same vector.",
+    highlight: ["e-handoff", "g-ffn"],
+    run: (ctx) => ctx.compareContexts(),
+  },
+  {
+    title: "Measured, not claimed",
+    text: "Three models trained on the same data and seed: attention + FFN, FFN only, attention only. " +
+      "The chart shows their held-out loss and the bigram bound, the best you can do seeing one word back.",
+    highlight: ["output"],
+    spotlight: "loss-panel",
+    run: (ctx) => ctx.compareRuns(),
+  },
+];
+
+export function createTour(root, caption, ctx) {
+  let index = -1;
+  const title = h("strong", { id: "tour-title" });
+  const text = h("span", { id: "tour-text" });
+  const back = h("button", { type: "button", class: "small", text: "Back" });
+  const next = h("button", { type: "button", class: "small primary", id: "tour-next", text: "Next" });
+  const end = h("button", { type: "button", class: "small", text: "End tour" });
+  const count = h("span", { class: "muted small" });
+  root.append(h("div", { class: "tour-body" }, count, " ", title, " ", text), h("div", { class: "row" }, back, next, end));
+  back.addEventListener("click", () => go(index - 1));
+  next.addEventListener("click", () => (index + 1 < STEPS.length ? go(index + 1) : stop()));
+  end.addEventListener("click", stop);
+
+  async function go(i) {
+    index = Math.max(0, Math.min(i, STEPS.length - 1));
+    const step = STEPS[index];
+    root.hidden = false;
+    caption.hidden = true;
+    count.textContent = `${index + 1}/${STEPS.length}`;
+    title.textContent = step.title;
+    text.textContent = step.text;
+    back.disabled = index === 0;
+    next.textContent = index === STEPS.length - 1 ? "Finish" : "Next";
+    ctx.highlight(step.highlight, step.spotlight);
+    try {
+      await step.run(ctx);
+    } catch (err) {
+      ctx.onError(err);
+    }
+  }
+
+  function stop() {
+    index = -1;
+    root.hidden = true;
+    caption.hidden = false;
+    ctx.highlight([], null);
+  }
+
+  return { start: () => go(0), stop, get active() { return index >= 0; } };
+}

@@ -1,0 +1,167 @@
+"""Fixtures for the browser suite: the real app on a free 127.0.0.1 port, and headless Chromium.
+
+The app is started as `uvicorn app.main:create_app --factory` (or `app.main:app` when there is no
+factory) in a subprocess. ATTNFLOW_BROWSER_APP="module:attr" points the suite at another ASGI app
+(add ATTNFLOW_BROWSER_FACTORY=1 for a factory).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+VIEWPORT = {"width": 1366, "height": 768}
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _app_target() -> tuple[str, bool]:
+    override = os.environ.get("ATTNFLOW_BROWSER_APP")
+    if override:
+        return override, os.environ.get("ATTNFLOW_BROWSER_FACTORY") == "1"
+    main = ROOT / "app" / "main.py"
+    if main.exists() and "def create_app" in main.read_text(encoding="utf-8"):
+        return "app.main:create_app", True
+    return "app.main:app", False
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with code {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise RuntimeError(f"the app did not answer {url}/healthz within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    target, factory = _app_target()
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("server") / "uvicorn.log").open("wb")
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    if factory:
+        cmd.append("--factory")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chromium(server_url: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class PageWatch:
+    """A page of the app plus what it logged and requested."""
+
+    page: object
+    origin: str
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
+
+    def open(self, query: str = "autoplay=0") -> None:
+        self.page.goto(f"{self.origin}/?{query}" if query else f"{self.origin}/")
+        self.page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+
+    def session_id(self) -> str:
+        return self.page.evaluate("window.attnflow.state.session.id")
+
+    def api(self, method: str, path: str, body: object | None = None) -> object:
+        response = self.page.request.fetch(f"{self.origin}{path}", method=method, data=body)
+        return (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else response
+        )
+
+    def shot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def app_page(chromium: object, server_url: str) -> Iterator[PageWatch]:
+    context = chromium.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    watch = PageWatch(page=page, origin=server_url)
+    page.on("console", lambda m: watch.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: watch.errors.append(f"uncaught: {e}"))
+    page.on("request", lambda r: watch.requests.append(r.url))
+    page.on("websocket", lambda ws: watch.sockets.append(ws.url))
+    yield watch
+    try:
+        if page.evaluate("Boolean(window.attnflow && window.attnflow.state.session)"):
+            sid = watch.session_id()
+            companion = page.evaluate("window.attnflow.v.context.companion?.id ?? null")
+            page.request.post(f"{server_url}/api/sessions/{sid}/pause")
+            for doomed in (sid, companion):
+                if doomed:
+                    page.request.delete(f"{server_url}/api/sessions/{doomed}")
+    finally:
+        context.close()

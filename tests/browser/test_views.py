@@ -1,0 +1,95 @@
+"""Secondary views and the tour, driven on a briefly trained model; saves screenshots of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.browser
+def test_weight_ffn_and_context_views_show_real_numbers(app_page):
+    app_page.open()
+    page = app_page.page
+    sid = app_page.session_id()
+    app_page.api("POST", f"/api/sessions/{sid}/train", {"steps": 40})
+    page.wait_for_function("document.getElementById('step-count').dataset.step === '40'")
+
+    page.click("#w-W_2")  # a weight block on the diagram opens its view
+    page.wait_for_selector("#tab-weights[aria-selected=true]")
+    page.wait_for_function("document.getElementById('weight-title').textContent.startsWith('W_2')")
+    page.wait_for_selector("#weight-stats dd")
+    assert "stored (out, in) (64, 256)" in page.text_content("#weight-title")
+    app_page.shot("06-weight-W2")
+
+    page.click("#tab-ffn")
+    page.wait_for_selector("#ffn-summary[data-units]")
+    assert page.get_attribute("#ffn-summary", "data-units") == "256"
+    app_page.shot("07-ffn-units")
+
+    page.click("#tab-context")
+    page.click("#ctx-run")
+    page.wait_for_selector("#ctx-result tr.ffn-only", timeout=60_000)
+    with_attention = float(page.get_attribute("#ctx-result tr.with-attention", "data-distance"))
+    ffn_only = float(page.get_attribute("#ctx-result tr.ffn-only", "data-distance"))
+    assert with_attention > 1e-4
+    assert ffn_only == pytest.approx(0.0, abs=1e-6)
+    app_page.shot("08-what-attention-adds")
+    assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_tour_steps_drive_the_model_and_point_at_the_diagram(app_page):
+    app_page.open()
+    page = app_page.page
+    page.click("#btn-tour")
+    page.wait_for_selector("#tour:not([hidden])")
+    assert page.locator("#diagram .highlight").count() >= 2
+    page.click("#tour-next")
+    page.wait_for_selector("#tab-weights[aria-selected=true]")
+    page.click("#tour-next")  # "both learn together" trains one real step
+    page.wait_for_function("document.getElementById('step-count').dataset.step === '1'")
+    app_page.shot("09-tour-learn-together")
+    assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_comparison_run_draws_three_variants_and_the_bigram_bound(app_page):
+    app_page.open()
+    page = app_page.page
+    page.click("#tab-settings")
+    page.fill("#f-steps", "30")
+    page.click("#btn-compare")
+    page.wait_for_function(
+        "(document.getElementById('loss-chart').data || []).filter(t => t.visible === true && "
+        "/held-out [0-9]/.test(t.name)).length === 3",
+        timeout=60_000,
+    )
+    names = page.evaluate("document.getElementById('loss-chart').data.map(t => t.name)")
+    assert any(n.startswith("FFN only") for n in names)
+    assert any(n.startswith("attention only") for n in names)
+    assert any(n.startswith("bigram bound") for n in names)
+    app_page.shot("12-comparison")
+    assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_dark_scheme_renders(chromium, server_url):
+    context = chromium.new_context(viewport={"width": 1366, "height": 768}, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?autoplay=0")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        page.click("#btn-step")
+        page.wait_for_function("document.getElementById('step-count').dataset.step === '1'")
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert bg != "rgb(255, 255, 255)"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "10-dark.png"))
+        sid = page.evaluate("window.attnflow.state.session.id")
+        page.request.delete(f"{server_url}/api/sessions/{sid}")
+    finally:
+        context.close()
