@@ -1,0 +1,1 @@
+"""attnflow's web service: a FastAPI app around the model package."""

@@ -1,0 +1,132 @@
+"""`attnflow`: serve the app, or train a model from the terminal into a checkpoint the app imports.
+
+attnflow                       # same as `attnflow serve`
+attnflow serve --port 8000
+attnflow train --preset tiny --corpus catmat --steps 500 --out run.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from app.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(
+        prog="attnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the web app (default)")
+    serve.add_argument("--host", default=settings.host, help=f"default {settings.host}")
+    serve.add_argument("--port", type=int, default=settings.port, help=f"default {settings.port}")
+    train = commands.add_parser("train", help="train from the terminal, write a checkpoint")
+    train.add_argument("--preset", default="tiny")
+    train.add_argument("--corpus", default="catmat", help="a built-in corpus name")
+    train.add_argument("--text", type=Path, help="train on this text file instead of --corpus")
+    train.add_argument("--tokenizer", choices=["word", "char"], default="word")
+    train.add_argument("--steps", type=int, default=500)
+    train.add_argument("--lr", type=float, help="default: the preset's")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, default=Path("run.safetensors"))
+    return parser
+
+
+def serve(host: str, port: int) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings().model_copy(update={"host": host, "port": port})
+    uvicorn.run(create_app(settings), host=host, port=port)
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    import torch
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from app.errors import ApiError
+    from app.schemas import OptimizerSettings, SessionCreate
+    from app.services.builder import build
+    from app.services.worker import threads_for
+    from model.checkpoint import to_bytes
+    from model.config import ConfigError
+    from model.training import Trainer, TrainingDiverged
+
+    if args.steps < 1:
+        print("attnflow train: --steps must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        text = args.text.read_text(encoding="utf-8") if args.text else None
+        request = SessionCreate(
+            preset=args.preset,
+            corpus=args.corpus,
+            text=text,
+            tokenizer=args.tokenizer,
+            seed=args.seed,
+            optimizer=OptimizerSettings(lr=args.lr),
+        )
+        parts = build(request, get_settings().max_parameters, torch.device("cpu"))
+    except (ValidationError, ApiError, ConfigError, ValueError, OSError) as exc:
+        print(f"attnflow train: {exc}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    config = parts.model.config
+    torch.set_num_threads(
+        threads_for(
+            config.parameter_count(), settings.torch_threads, settings.threads_above_parameters
+        )
+    )
+    trainer = Trainer(parts.model, parts.data, parts.spec.train)
+    print(
+        f"{args.preset}: {config.parameter_count():,} parameters, vocab {config.vocab_size}, "
+        f"corpus {parts.spec.corpus}"
+    )
+    started = time.perf_counter()
+    status = 0
+    with tqdm(total=args.steps, unit="step") as bar:
+        try:
+            for _ in range(args.steps):
+                record = trainer.train_step()
+                bar.set_postfix(loss=f"{record.loss:.3f}", refresh=False)
+                bar.update()
+        except TrainingDiverged as exc:
+            print(f"\n{exc}", file=sys.stderr)
+            status = 1
+    heldout = trainer.heldout_loss()
+    data = to_bytes(
+        parts.model,
+        parts.tokenizer,
+        trainer.step,
+        extra=parts.spec.to_extra(parts.text),
+        optimizer=trainer.optimizer,
+    )
+    args.out.write_bytes(data)
+    print(
+        f"step {trainer.step} in {time.perf_counter() - started:.1f} s, held-out loss "
+        f"{heldout:.3f} (bigram bound shown in the app); wrote {args.out} ({len(data):,} bytes)"
+    )
+    print(
+        f"import it: curl -X POST --data-binary @{args.out} http://127.0.0.1:8000/api/sessions/import"
+    )
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        return train(args)
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    settings = get_settings()
+    return serve(settings.host, settings.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The ablation: attention+FFN vs FFN only vs attention only, same data, seed and steps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import ApiError
+from app.responses import OrjsonResponse
+from app.routers import errors
+from app.schemas import AblationOut, CompareRequest, CompareStarted
+
+router = APIRouter(prefix="/api/sessions", tags=["compare"])
+DEFAULT_STEPS = 200
+
+
+@router.post(
+    "/{session_id}/compare",
+    status_code=202,
+    response_model=CompareStarted,
+    responses=errors(404, 409, 413, 422),
+)
+async def start_compare(
+    session: SessionDep,
+    settings: SettingsDep,
+    body: Annotated[CompareRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Train the three variants in the background; progress on the stream, result in history."""
+    requested = body.steps if body is not None else None
+    steps = requested or min(DEFAULT_STEPS, settings.max_steps_per_call)
+    if steps > settings.max_steps_per_call:
+        raise ApiError(422, f"at most {settings.max_steps_per_call} per call", "steps", steps)
+    session.start_compare(steps)
+    return {"started": True, "steps": steps}
+
+
+@router.get("/{session_id}/compare", response_model=AblationOut, responses=errors(404))
+async def get_compare(session: SessionDep) -> OrjsonResponse:
+    """The last comparison's curves (404 until one has finished)."""
+    if session.comparison is None:
+        state = "is still running" if session.comparing else "has not been run yet"
+        raise ApiError(404, f"no comparison result: the comparison {state}")
+    return OrjsonResponse(session.comparison)

@@ -1,0 +1,64 @@
+"""A forward pass on your text, with every intermediate the diagram shows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import ApiError
+from app.responses import JsonBytes
+from app.routers import BODY_ERRORS
+from app.schemas import ForwardRequest, ForwardResult
+from app.services.forward import ForwardOptions
+
+router = APIRouter(prefix="/api/sessions", tags=["forward"])
+
+StagesQuery = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="comma-separated globs of stage names, e.g. "
+        "`*.attn.hook_weights,hook_logits` (default: every stage)",
+    ),
+]
+MaxDimQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=4096,
+        description="mean-pool every axis longer than this (default: none, "
+        "unless the trace exceeds the server's max_trace_floats)",
+    ),
+]
+FullQuery = Annotated[bool, Query(description="send the whole trace however big it is")]
+DigitsQuery = Annotated[int, Query(ge=0, le=9, description="significant digits (0: full float32)")]
+
+
+@router.post("/{session_id}/forward", response_model=ForwardResult, responses=BODY_ERRORS)
+async def forward(
+    session: SessionDep,
+    settings: SettingsDep,
+    body: ForwardRequest,
+    stages: StagesQuery = None,
+    max_dim: MaxDimQuery = None,
+    full: FullQuery = False,
+    digits: DigitsQuery = 4,
+) -> JsonBytes:
+    """Tokens, every stage's values, attention [heads][T][T] and top-k next-token predictions.
+
+    Text longer than the context keeps its last context_length tokens and says so (`truncated`).
+    """
+    if len(body.text) > settings.max_text_chars:
+        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+    patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
+    options = ForwardOptions(
+        top_k=body.top_k,
+        stages=patterns,
+        max_dim=max_dim,
+        full=full,
+        digits=digits,
+        max_floats=settings.max_trace_floats,
+    )
+    return JsonBytes(await session.forward(body.text, options))

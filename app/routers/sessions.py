@@ -1,0 +1,42 @@
+"""Sessions: create, read, delete, reset."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+
+from app.deps import ManagerDep, SessionDep
+from app.routers import SESSION_ERRORS, errors
+from app.schemas import SessionCreate, SessionInfo
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201, response_model=SessionInfo, responses=errors(413, 422, 503))
+async def create_session(
+    manager: ManagerDep, request: Annotated[SessionCreate | None, Body()] = None
+) -> dict[str, Any]:
+    """Create a session: a fresh model, its tokenizer and corpus, and an optimiser."""
+    session = await manager.create(request or SessionCreate())
+    return session.info()
+
+
+@router.get("/{session_id}", response_model=SessionInfo, responses=SESSION_ERRORS)
+async def get_session(session: SessionDep) -> dict[str, Any]:
+    """The session's config, step and state."""
+    return session.info()
+
+
+@router.delete("/{session_id}", status_code=204, response_class=Response, responses=SESSION_ERRORS)
+async def delete_session(session: SessionDep, manager: ManagerDep) -> Response:
+    """Delete the session; its watchers get a `bye` message."""
+    manager.remove(session.id, "deleted")
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/reset", response_model=SessionInfo, responses=errors(404, 409, 422))
+async def reset_session(session: SessionDep) -> dict[str, Any]:
+    """Fresh weights from the same config and seed; history and snapshots cleared."""
+    await session.reset()
+    return session.info()

@@ -1,0 +1,80 @@
+"""WebSocket stream of a session's training: steps, evals, attention, run and compare events."""
+
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.deps import ManagerDep, SessionId, SettingsDep
+from app.errors import ApiError
+from app.responses import dumps
+from app.services.stream import Watcher
+
+router = APIRouter(prefix="/api/sessions", tags=["stream"])
+POLICY_VIOLATION = 1008
+SESSION_GONE = 4404
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Scripts send no Origin; browsers do, and it must be this host or an allowed origin."""
+    if origin is None:
+        return True
+    if "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+async def _pump(websocket: WebSocket, watcher: Watcher, done: anyio.CancelScope) -> None:
+    """Send queued frames until the stream ends (session gone) or the client does."""
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        while (frame := await watcher.get()) is not None:
+            await websocket.send_text(frame.decode())
+    done.cancel()
+
+
+async def _drain(websocket: WebSocket, done: anyio.CancelScope) -> None:
+    """Read (and ignore) what the client sends, to notice when it goes."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    done.cancel()
+
+
+@router.websocket("/{session_id}/stream")
+async def stream(
+    websocket: WebSocket, session_id: SessionId, manager: ManagerDep, settings: SettingsDep
+) -> None:
+    """Every step as it happens; droppable frames are coalesced for slow clients."""
+    if not origin_allowed(
+        websocket.headers.get("origin"), websocket.headers.get("host"), settings.allowed_origins
+    ):
+        await websocket.close(code=POLICY_VIOLATION, reason="origin not allowed")
+        return
+    await websocket.accept()
+    try:
+        session = manager.get(session_id)
+    except ApiError as exc:
+        await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
+        await websocket.close(code=SESSION_GONE)
+        return
+    watcher = session.broadcaster.subscribe()
+    hello = {
+        "type": "hello",
+        "session": session.id,
+        "step": session.step,
+        "running": session.running,
+        "comparing": session.comparing,
+    }
+    await websocket.send_text(dumps(hello).decode())
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_pump, websocket, watcher, group.cancel_scope)
+            group.start_soon(_drain, websocket, group.cancel_scope)
+    finally:
+        session.broadcaster.unsubscribe(watcher)
+    if session.closed:  # say goodbye properly; a client that left needs nothing
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close()

@@ -1,0 +1,50 @@
+"""Training: N steps now (/train), or in the background until paused (/run, /pause)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import ApiError
+from app.responses import OrjsonResponse
+from app.routers import errors
+from app.schemas import RunRequest, SessionInfo, TrainRequest, TrainResult
+
+router = APIRouter(prefix="/api/sessions", tags=["training"])
+
+
+@router.post(
+    "/{session_id}/train", response_model=TrainResult, responses=errors(404, 409, 413, 422)
+)
+async def train(session: SessionDep, settings: SettingsDep, body: TrainRequest) -> OrjsonResponse:
+    """Run `steps` training steps and return one record per step (and held-out evals)."""
+    if body.steps > settings.max_steps_per_call:
+        raise ApiError(422, f"at most {settings.max_steps_per_call} per call", "steps", body.steps)
+    return OrjsonResponse(await session.train(body.steps, body.lr))
+
+
+@router.post(
+    "/{session_id}/run",
+    status_code=202,
+    response_model=SessionInfo,
+    responses=errors(404, 409, 413, 422),
+)
+async def run(
+    session: SessionDep, settings: SettingsDep, body: Annotated[RunRequest | None, Body()] = None
+) -> dict[str, Any]:
+    """Start background training; steps, evals and attention arrive on the stream."""
+    body = body or RunRequest()
+    steps = body.steps or settings.max_run_steps
+    if steps > settings.max_run_steps:
+        raise ApiError(422, f"at most {settings.max_run_steps} per run", "steps", steps)
+    session.start_run(steps, body.lr)
+    return session.info()
+
+
+@router.post("/{session_id}/pause", response_model=SessionInfo, responses=errors(404))
+async def pause(session: SessionDep) -> dict[str, Any]:
+    """Stop the background run after the step in progress (no-op when not running)."""
+    await session.pause()
+    return session.info()

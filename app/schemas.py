@@ -1,0 +1,356 @@
+"""Request and response bodies. They carry the limits, so /openapi.json documents every one.
+
+Limits that come from settings (steps per call, text length) are written into the OpenAPI schema of
+each app by `app.openapi`; the static bounds here are the hard caps behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic.json_schema import JsonDict
+
+from model.config import MAX_BLOCKS
+from model.data import BUILTIN_CORPORA, MAX_USER_TEXT_CHARS
+from model.presets import DEFAULT_PRESET, PRESETS
+
+DEFAULT_CORPUS = "catmat" if "catmat" in BUILTIN_CORPORA else next(iter(BUILTIN_CORPORA))
+HARD_MAX_STEPS = 1_000_000
+# Nested lists of numbers (null for -inf, e.g. masked attention scores), any depth.
+TENSOR: JsonDict = {"description": "nested arrays of numbers; null where the value is -inf"}
+
+
+def _enum(names: Iterable[str]) -> JsonDict:
+    """A JSON-schema enum for a str field validated against a registry (presets, corpora)."""
+    values: list[JsonValue] = []
+    values.extend(sorted(names))
+    return {"enum": values}
+
+
+class RequestModel(BaseModel):
+    """Unknown fields, NaN/Infinity (which Python's JSON parser accepts) and coercions (`true`
+    for a number, `"5"` for an integer) are refused: the JSON types must be the documented ones."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class ConfigOverrides(RequestModel):
+    """Model config fields that replace the preset's; omitted or null fields keep it."""
+
+    d_model: int | None = Field(default=None, ge=1, le=4096, examples=[64])
+    n_heads: int | None = Field(default=None, ge=1, le=128, examples=[4])
+    d_ff: int | None = Field(default=None, ge=1, le=16384, examples=[256])
+    context_length: int | None = Field(default=None, ge=2, le=2048, examples=[32])
+    n_blocks: int | None = Field(default=None, ge=1, le=MAX_BLOCKS, examples=[1])
+    activation: Literal["gelu", "relu"] | None = None
+    use_attention: bool | None = None
+    use_ffn: bool | None = None
+    residual: bool | None = None
+    norm: Literal["pre", "post", "none"] | None = None
+    dropout: float | None = Field(default=None, ge=0.0, lt=1.0, examples=[0.0])
+
+
+class OptimizerSettings(RequestModel):
+    """AdamW settings; omitted fields take the preset's (lr, batch_size) or the defaults."""
+
+    lr: float | None = Field(default=None, gt=0.0, le=10.0, examples=[0.003])
+    weight_decay: float | None = Field(default=None, ge=0.0, le=10.0, examples=[0.01])
+    beta1: float | None = Field(default=None, ge=0.0, lt=1.0, examples=[0.9])
+    beta2: float | None = Field(default=None, ge=0.0, lt=1.0, examples=[0.99])
+    batch_size: int | None = Field(default=None, ge=1, le=1024, examples=[16])
+    eval_every: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        examples=[25],
+        description="held-out loss every N steps (0: never)",
+    )
+
+
+class SessionCreate(RequestModel):
+    """Everything optional: `{}` gives the tiny preset on the catmat corpus."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"preset": "tiny", "corpus": "catmat", "seed": 0}]}
+    )
+
+    preset: str = Field(default=DEFAULT_PRESET, json_schema_extra=_enum(PRESETS))
+    corpus: str = Field(default=DEFAULT_CORPUS, json_schema_extra=_enum(BUILTIN_CORPORA))
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_USER_TEXT_CHARS,
+        description="your own training text; replaces `corpus` (which then reads 'custom')",
+    )
+    tokenizer: Literal["word", "char"] = "word"
+    seed: int = Field(
+        default=0, ge=0, le=2**53, description="seeds the initial weights and batch order"
+    )
+    config: ConfigOverrides = Field(default_factory=ConfigOverrides)
+    optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    probe: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        examples=["the cat sat on the mat ."],
+        description="sentence whose attention is snapshotted while training (default: the "
+        "corpus's first line)",
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset; choose one of {sorted(PRESETS)}")
+        return value
+
+    @field_validator("corpus")
+    @classmethod
+    def _known_corpus(cls, value: str) -> str:
+        if value not in BUILTIN_CORPORA:
+            raise ValueError(f"unknown corpus; choose one of {sorted(BUILTIN_CORPORA)}")
+        return value
+
+
+class ForwardRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "the cat sat on the mat ."}]}
+    )
+
+    text: str = Field(min_length=1, max_length=100_000, examples=["the cat sat on the mat ."])
+    top_k: int = Field(default=5, ge=1, le=50, description="predictions per position")
+
+
+class TrainRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"steps": 50}]})
+
+    steps: int = Field(ge=1, le=HARD_MAX_STEPS, examples=[50])
+    lr: float | None = Field(
+        default=None, gt=0.0, le=10.0, description="new learning rate from now on"
+    )
+
+
+class RunRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"steps": 2000}]})
+
+    steps: int | None = Field(
+        default=None, ge=1, le=HARD_MAX_STEPS, description="stop after this many"
+    )
+    lr: float | None = Field(default=None, gt=0.0, le=10.0)
+
+
+class CompareRequest(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"steps": 300}]})
+
+    steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=HARD_MAX_STEPS,
+        description="steps for each of the 3 variants (default 200, at most the per-call limit)",
+    )
+
+
+# ---- responses ------------------------------------------------------------------------------
+
+
+class ErrorItem(BaseModel):
+    field: str | None = Field(description="dotted path into the body, or a query parameter")
+    value: Any = Field(default=None, description="what was sent (shortened)")
+    message: str = Field(description="what is allowed")
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class PresetOut(BaseModel):
+    name: str
+    description: str
+    config: dict[str, Any]
+    batch_size: int
+    lr: float
+    parameters: int = Field(description="with the default corpus's word vocabulary")
+
+
+class PresetList(BaseModel):
+    presets: list[PresetOut]
+    default: str
+
+
+class CorpusOut(BaseModel):
+    name: str
+    title: str
+    description: str
+    n_chars: int
+    n_words: int
+
+
+class CorpusList(BaseModel):
+    corpora: list[CorpusOut]
+    default: str
+    max_user_text_chars: int
+    min_user_tokens: int
+
+
+class SessionInfo(BaseModel):
+    id: str = Field(description="unguessable; the only way to reach the session")
+    preset: str
+    corpus: str
+    tokenizer: Literal["word", "char"]
+    seed: int
+    config: dict[str, Any] = Field(description="the full model config, vocab_size included")
+    optimizer: dict[str, Any]
+    step: int
+    vocab_size: int
+    parameters: int
+    running: bool
+    comparing: bool
+    probe: str
+    shapes: dict[str, list[int]]
+    batch_shape: list[int] = Field(description="[batch, context_length, d_model]")
+    bigram_bound: float | None = Field(description="held-out nats/token of a bigram model")
+    device: str
+
+
+class TokenOut(BaseModel):
+    text: str
+    id: int
+    unknown: bool
+
+
+class Stage(BaseModel):
+    name: str = Field(examples=["blocks.0.attn.hook_weights"])
+    shape: list[int] = Field(description="shape of `values` (after downsampling)")
+    values: list[Any] = Field(json_schema_extra=TENSOR)
+    downsampled: bool
+    original_shape: list[int]
+
+
+class Prediction(BaseModel):
+    token: str
+    id: int
+    prob: float
+
+
+class ForwardResult(BaseModel):
+    step: int
+    tokens: list[TokenOut]
+    n_tokens_in: int = Field(description="tokens in the text before truncation")
+    truncated: bool = Field(description="true when only the last context_length tokens were kept")
+    notice: str | None
+    stages: list[Stage]
+    attention: list[Any] | None = Field(json_schema_extra=TENSOR, description="[heads][T][T]")
+    scores: list[Any] | None = Field(json_schema_extra=TENSOR)
+    attention_shape: list[int] | None
+    predictions: list[list[Prediction]]
+    auto_downsampled: bool = Field(description="the trace was too big and max_dim was applied")
+    digits: int = Field(description="significant digits kept (0: full float32)")
+
+
+class StepRecordOut(BaseModel):
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+    grad_norms: dict[str, float]
+    update_norms: dict[str, float]
+    update_ratios: dict[str, float]
+    time_ms: float
+
+
+class EvalOut(BaseModel):
+    step: int
+    heldout_loss: float | None
+
+
+class Diverged(BaseModel):
+    step: int
+    loss: float | None
+    message: str
+
+
+class TrainResult(BaseModel):
+    records: list[StepRecordOut]
+    evals: list[EvalOut]
+    step: int
+    diverged: Diverged | None
+
+
+class Series(BaseModel):
+    steps: list[int]
+    loss: list[float | None]
+
+
+class VariantOut(BaseModel):
+    variant: str
+    parameters: int
+    steps: list[int]
+    train_loss: list[float | None]
+    eval_steps: list[int]
+    heldout_loss: list[float | None]
+    final_heldout_loss: float | None
+
+
+class AblationOut(BaseModel):
+    steps: int
+    bigram_bound: float | None
+    variants: dict[str, VariantOut]
+
+
+class History(BaseModel):
+    step: int
+    stride: int = Field(description="1, or k when a long run kept every k-th record")
+    train: Series
+    heldout: Series
+    grad_norm: list[float | None]
+    grad_norms: dict[str, list[float | None]]
+    update_norms: dict[str, list[float | None]]
+    update_ratios: dict[str, list[float | None]]
+    snapshots: list[int]
+    comparison: AblationOut | None
+
+
+class ProbeOut(BaseModel):
+    tokens: list[TokenOut]
+    attention: list[Any] | None = Field(json_schema_extra=TENSOR)
+
+
+class Snapshot(BaseModel):
+    step: int
+    loss: float | None
+    probe: ProbeOut
+    weights: dict[str, list[Any]] = Field(description="each matrix downsampled to at most 32x32")
+
+
+class Histogram(BaseModel):
+    edges: list[float]
+    counts: list[int]
+
+
+class WeightOut(BaseModel):
+    name: str
+    shape: list[int]
+    mean: float
+    std: float
+    norm: float
+    change_from_init: float = Field(description="‖W − W_init‖ / ‖W_init‖ (‖W − W_init‖ if 0)")
+    histogram: Histogram
+    values: list[Any] | None = Field(json_schema_extra=TENSOR)
+    downsampled: bool
+
+
+class Weights(BaseModel):
+    step: int
+    weights: list[WeightOut]
+
+
+class CompareStarted(BaseModel):
+    started: bool
+    steps: int

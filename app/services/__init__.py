@@ -1,0 +1,1 @@
+"""The service's logic; routers call into here and never touch torch themselves."""

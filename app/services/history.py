@@ -1,0 +1,189 @@
+"""What a session remembers of its training: per-step metrics and weight/attention snapshots.
+
+Both are bounded. The metrics log keeps every record until `max_points`, then keeps every 2nd,
+4th, ... step (the stride doubles), so a week-long run costs the same memory as a long one. The
+snapshot store keeps the geometric steps 0, 1, 2, 4, 8, ... (early learning is fast and must not
+be lost) plus every `every` steps, and doubles `every` when it is full.
+
+Written by the session's worker thread, read by request handlers: a lock keeps reads consistent.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from model.training import EvalRecord, StepRecord
+
+PER_PARAMETER = ("grad_norms", "update_norms", "update_ratios")
+
+
+def _floats(values: array) -> np.ndarray:
+    return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.float32).copy()
+
+
+class MetricsLog:
+    def __init__(self, names: list[str], max_points: int) -> None:
+        self._lock = threading.Lock()
+        self.names = list(names)
+        self.max_points = max_points
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.stride = 1
+            self.steps = array("q")
+            self.columns = {c: array("d") for c in ("loss", "lr", "grad_norm", "time_ms")}
+            self.per_parameter = {
+                kind: {n: array("f") for n in self.names} for kind in PER_PARAMETER
+            }
+            self.eval_steps = array("q")
+            self.eval_loss = array("d")
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def add_step(self, record: StepRecord) -> None:
+        if record.step % self.stride:
+            return
+        with self._lock:
+            self.steps.append(record.step)
+            for name, column in self.columns.items():
+                column.append(float(getattr(record, name)))
+            for kind, series in self.per_parameter.items():
+                values = getattr(record, kind)
+                for name, column in series.items():
+                    column.append(values.get(name, float("nan")))
+            if len(self.steps) >= self.max_points:
+                self._thin()
+
+    def _thin(self) -> None:
+        """Keep the records whose step is a multiple of the doubled stride."""
+        self.stride *= 2
+        keep = [i for i, s in enumerate(self.steps) if s % self.stride == 0]
+
+        def pick(column: array) -> array:
+            return array(column.typecode, (column[i] for i in keep))
+
+        self.steps = pick(self.steps)
+        self.columns = {n: pick(c) for n, c in self.columns.items()}
+        self.per_parameter = {
+            k: {n: pick(c) for n, c in series.items()} for k, series in self.per_parameter.items()
+        }
+
+    def add_eval(self, record: EvalRecord) -> None:
+        with self._lock:
+            self.eval_steps.append(record.step)
+            self.eval_loss.append(record.heldout_loss)
+
+    def evals_since(self, index: int) -> list[dict[str, Any]]:
+        with self._lock:
+            pairs = zip(self.eval_steps[index:], self.eval_loss[index:], strict=True)
+            return [{"step": s, "heldout_loss": loss} for s, loss in pairs]
+
+    def n_evals(self) -> int:
+        return len(self.eval_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Columns as numpy arrays (orjson writes them; NaN becomes null)."""
+        with self._lock:
+            steps = np.frombuffer(self.steps, dtype=np.int64).copy()
+            return {
+                "stride": self.stride,
+                "train": {"steps": steps, "loss": _floats(self.columns["loss"])},
+                "heldout": {
+                    "steps": np.frombuffer(self.eval_steps, dtype=np.int64).copy(),
+                    "loss": _floats(self.eval_loss),
+                },
+                "lr": _floats(self.columns["lr"]),
+                "grad_norm": _floats(self.columns["grad_norm"]),
+                "time_ms": _floats(self.columns["time_ms"]),
+                **{k: {n: _floats(c) for n, c in s.items()} for k, s in self.per_parameter.items()},
+            }
+
+    def rows(self) -> tuple[list[str], list[list[float | int | None]]]:
+        """A table with one row per kept step: for CSV and metrics.json."""
+        data = self.to_dict()
+        heldout = dict(
+            zip(data["heldout"]["steps"].tolist(), data["heldout"]["loss"].tolist(), strict=True)
+        )
+        header = ["step", "loss", "heldout_loss", "lr", "grad_norm", "time_ms"]
+        columns: list[list[Any]] = [
+            data["train"]["steps"].tolist(),
+            data["train"]["loss"].tolist(),
+            [heldout.get(s) for s in data["train"]["steps"].tolist()],
+            data["lr"].tolist(),
+            data["grad_norm"].tolist(),
+            data["time_ms"].tolist(),
+        ]
+        for kind in PER_PARAMETER:
+            for name in self.names:
+                header.append(f"{kind[:-1]}:{name}")
+                columns.append(data[kind][name].tolist())
+        return header, [list(row) for row in zip(*columns, strict=True)]
+
+
+@dataclass
+class SnapshotData:
+    step: int
+    loss: float | None
+    tokens: list[dict[str, Any]]
+    attention: np.ndarray | None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "loss": self.loss,
+            "probe": {"tokens": self.tokens, "attention": self.attention},
+            "weights": self.weights,
+        }
+
+
+def is_geometric(step: int) -> bool:
+    return step == 0 or (step & (step - 1)) == 0
+
+
+class SnapshotStore:
+    def __init__(self, every: int, max_snapshots: int) -> None:
+        self._lock = threading.Lock()
+        self.base_every = every
+        self.max_snapshots = max_snapshots
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.every = self.base_every
+            self._items: dict[int, SnapshotData] = {}
+
+    def due(self, step: int) -> bool:
+        return step not in self._items and (is_geometric(step) or step % self.every == 0)
+
+    def add(self, snapshot: SnapshotData) -> None:
+        with self._lock:
+            self._items[snapshot.step] = snapshot
+            while len(self._items) > self.max_snapshots and self._drop_periodic():
+                pass
+
+    def _drop_periodic(self) -> bool:
+        """Double the period and forget periodic snapshots off it; False if nothing could go."""
+        periodic = [s for s in self._items if not is_geometric(s)]
+        if not periodic:
+            return False
+        self.every *= 2
+        doomed = [s for s in periodic if s % self.every] or sorted(periodic)[:1]
+        for step in doomed:
+            del self._items[step]
+        return True
+
+    def steps(self) -> list[int]:
+        with self._lock:
+            return sorted(self._items)
+
+    def get(self, step: int) -> SnapshotData | None:
+        with self._lock:
+            return self._items.get(step)

@@ -1,0 +1,368 @@
+"""One user's model, its trainer, its history and its watchers.
+
+Concurrency: every touch of the model (step, forward, weights, checkpoint) runs on the session's
+`Worker` thread, one job at a time, so no request ever sees half an update. Training is cut into
+chunks of ~`CHUNK_SECONDS`; between chunks the worker picks up queued requests (a forward pass
+during a long run waits at most one chunk) and a pause takes effect. `lock` (asyncio) gives one
+caller at a time the right to train: /train, /run, /reset and checkpoint loads queue on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import torch
+
+from app.errors import ApiError
+from app.responses import dumps
+from app.services.builder import Parts, make_stream
+from app.services.forward import ForwardOptions, forward_payload
+from app.services.history import MetricsLog, SnapshotStore
+from app.services.recorder import Recorder
+from app.services.stream import Broadcaster
+from app.services.weights import initial_state, weights_payload
+from app.services.worker import Worker, threads_for
+from app.settings import Settings
+from model.ablation import run_ablation
+from model.checkpoint import restore_optimizer, to_bytes
+from model.data import bigram_entropy
+from model.training import StepRecord, Trainer, TrainingDiverged
+from model.transformer import TransformerLM
+
+log = logging.getLogger("attnflow.session")
+CHUNK_SECONDS = 0.05
+MAX_CHUNK = 256
+
+
+class Session:
+    def __init__(
+        self, session_id: str, settings: Settings, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.id = session_id
+        self.settings = settings
+        self.broadcaster = Broadcaster(loop, settings.stream_queue)
+        self.worker = Worker(f"session-{session_id[:6]}", 1)
+        self.lock = asyncio.Lock()
+        self.last_used = time.monotonic()
+        self.run_task: asyncio.Task[None] | None = None
+        self.compare_task: asyncio.Task[None] | None = None
+        self.comparison: dict[str, Any] | None = None
+        self.closed = False
+        self._stop = threading.Event()
+        self._compare_stop = threading.Event()
+        self._step_seconds = 0.01
+
+    # -- building (worker thread) ------------------------------------------------------------
+
+    async def install(self, parts: Parts) -> None:
+        await self.worker.call(self._install, parts)
+
+    def _install(self, parts: Parts) -> None:
+        """Adopt a model and everything derived from it; the old one (if any) is dropped."""
+        model, config = parts.model, parts.model.config
+        threads = threads_for(
+            config.parameter_count(),
+            self.settings.torch_threads,
+            self.settings.threads_above_parameters,
+        )
+        torch.set_num_threads(threads)  # this worker thread only (see app.services.worker)
+        self.worker.threads = threads
+        self.parts = parts
+        self.spec, self.tokenizer, self.model = parts.spec, parts.tokenizer, model
+        self.device = next(model.parameters()).device
+        names = [name for name, _ in model.named_parameters()]
+        self.shapes = {name: list(p.shape) for name, p in model.named_parameters()}
+        self.log = MetricsLog(names, self.settings.max_history_points)
+        self.snapshots = SnapshotStore(self.settings.snapshot_every, self.settings.max_snapshots)
+        probe_ids = self.tokenizer.encode(self.spec.probe)[-config.context_length :] or [0]
+        self.recorder = Recorder(
+            model,
+            self.tokenizer,
+            probe_ids,
+            self.log,
+            self.snapshots,
+            self.broadcaster,
+            self.settings.stream_attention_interval_s,
+        )
+        self.trainer = Trainer(model, parts.data, self.spec.train, callbacks=[self.recorder])
+        if parts.optimizer_state:
+            restore_optimizer(model, self.trainer.optimizer, parts.optimizer_state)
+        self.trainer.step = parts.step
+        self.init_state = initial_state(model)
+        self.bigram_bound = bigram_entropy(parts.data.train, parts.data.heldout, config.vocab_size)
+        self.recorder.snapshot(parts.step, None)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+    @property
+    def running(self) -> bool:
+        return self.run_task is not None and not self.run_task.done()
+
+    @property
+    def comparing(self) -> bool:
+        return self.compare_task is not None and not self.compare_task.done()
+
+    @property
+    def busy(self) -> bool:
+        """Busy sessions are never evicted, whatever their idle time."""
+        return self.running or self.comparing
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def info(self) -> dict[str, Any]:
+        config = self.model.config
+        train = self.spec.train
+        return {
+            "id": self.id,
+            "preset": self.spec.preset,
+            "corpus": self.spec.corpus,
+            "tokenizer": self.spec.tokenizer,
+            "seed": self.spec.seed,
+            "config": config.to_dict(),
+            "optimizer": {
+                k: getattr(self.trainer.config, k)
+                for k in ("lr", "weight_decay", "beta1", "beta2", "batch_size", "eval_every")
+            },
+            "step": self.step,
+            "vocab_size": config.vocab_size,
+            "parameters": config.parameter_count(),
+            "running": self.running,
+            "comparing": self.comparing,
+            "probe": self.spec.probe,
+            "shapes": self.shapes,
+            "batch_shape": [train.batch_size, config.context_length, config.d_model],
+            "bigram_bound": self.bigram_bound,
+            "device": str(self.device),
+        }
+
+    def _refuse_if_running(self, action: str) -> None:
+        if self.running:
+            raise ApiError(409, f"cannot {action} while a background run is going; pause it first")
+
+    # -- training ------------------------------------------------------------------------------
+
+    def _steps(self, n: int, background: bool) -> tuple[list[StepRecord], TrainingDiverged | None]:
+        """Worker thread: up to n steps; stops early on pause (background) or divergence."""
+        started = time.perf_counter()
+        records: list[StepRecord] = []
+        try:
+            for _ in range(n):
+                if background and self._stop.is_set():
+                    break
+                records.append(self.trainer.train_step())
+        except TrainingDiverged as exc:
+            return records, exc
+        finally:
+            if records:  # a running average of step time sizes the next chunk
+                per_step = (time.perf_counter() - started) / len(records)
+                self._step_seconds = 0.7 * self._step_seconds + 0.3 * per_step
+        return records, None
+
+    def _chunk(self, remaining: int) -> int:
+        return max(1, min(remaining, MAX_CHUNK, int(CHUNK_SECONDS / self._step_seconds)))
+
+    async def _train(
+        self, steps: int, background: bool, keep: bool
+    ) -> tuple[list[StepRecord], int, TrainingDiverged | None]:
+        kept: list[StepRecord] = []
+        done = 0
+        while done < steps and not (background and self._stop.is_set()):
+            records, diverged = await self.worker.call(
+                self._steps, self._chunk(steps - done), background
+            )
+            done += len(records)
+            if keep:
+                kept.extend(records)
+            if diverged is not None:
+                return kept, done, diverged
+            if not records:
+                break
+        return kept, done, None
+
+    async def train(self, steps: int, lr: float | None) -> dict[str, Any]:
+        self._refuse_if_running("train")
+        async with self.lock:
+            self._refuse_if_running("train")
+            if lr is not None:
+                await self.worker.call(self.trainer.set_lr, lr)
+            first_eval = self.log.n_evals()
+            records, _, diverged = await self._train(steps, background=False, keep=True)
+        self.touch()
+        return {
+            "records": records,
+            "evals": self.log.evals_since(first_eval),
+            "step": self.step,
+            "diverged": _diverged(diverged),
+        }
+
+    def start_run(self, steps: int, lr: float | None) -> None:
+        self._refuse_if_running("start a run")
+        if self.lock.locked():
+            raise ApiError(409, "cannot start a run while another training call is in progress")
+        self._stop.clear()
+        self.run_task = asyncio.create_task(self._run(steps, lr), name=f"run-{self.id[:6]}")
+
+    async def _run(self, steps: int, lr: float | None) -> None:
+        state, message = "finished", f"ran {steps} steps"
+        async with self.lock:
+            try:
+                if lr is not None:
+                    await self.worker.call(self.trainer.set_lr, lr)
+                self._publish_run("started", f"running up to {steps} steps")
+                _, done, diverged = await self._train(steps, background=True, keep=False)
+                if diverged is not None:
+                    state, message = "diverged", str(diverged)
+                elif done < steps:
+                    state, message = "paused", f"paused after {done} steps"
+            except asyncio.CancelledError:
+                state, message = "paused", "stopped"
+                raise
+            except Exception as exc:  # reported on the stream; the session stays usable
+                if not self.closed:
+                    log.exception("background run of session %s failed", self.id[:6])
+                state, message = "paused", f"stopped by an error: {exc}"
+            finally:
+                self.touch()
+                self._publish_run(state, message)
+
+    async def pause(self) -> None:
+        task = self.run_task
+        if task is not None and not task.done():
+            self._stop.set()
+            await asyncio.wait({task})  # not cancelled with this request if the client leaves
+
+    def _publish_run(self, state: str, message: str) -> None:
+        self.broadcaster.publish_message(
+            {"type": "run", "state": state, "step": self.step, "message": message}
+        )
+
+    async def reset(self) -> None:
+        self._refuse_if_running("reset")
+        async with self.lock:
+            self._refuse_if_running("reset")
+            await self.worker.call(self._reset)
+        self._publish_run("reset", "fresh weights from the same config and seed")
+
+    def _reset(self) -> None:
+        """Worker thread: building a model takes a second at seed size; never on the loop."""
+        model = TransformerLM(self.model.config).to(self.device)
+        self._install(Parts(self.spec, self.parts.text, self.tokenizer, self.parts.data, model))
+
+    async def load(self, parts: Parts) -> None:
+        self._refuse_if_running("load a checkpoint")
+        async with self.lock:
+            self._refuse_if_running("load a checkpoint")
+            await self.install(parts)
+        self._publish_run("reset", f"loaded a checkpoint at step {parts.step}")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def forward(self, text: str, options: ForwardOptions) -> bytes:
+        def job() -> bytes:
+            return dumps(forward_payload(self.model, self.tokenizer, text, self.step, options))
+
+        return await self.worker.call(job)
+
+    async def weights(
+        self, max_size: int | None, values: bool, names: list[str] | None, digits: int
+    ) -> bytes:
+        def job() -> bytes:
+            return dumps(
+                weights_payload(
+                    self.model, self.init_state, self.step, max_size, values, names, digits
+                )
+            )
+
+        return await self.worker.call(job)
+
+    async def checkpoint(self) -> bytes:
+        def job() -> bytes:
+            return to_bytes(
+                self.model,
+                self.tokenizer,
+                self.step,
+                extra=self.spec.to_extra(self.parts.text),
+                optimizer=self.trainer.optimizer,
+            )
+
+        return await self.worker.call(job)
+
+    def history(self) -> bytes:
+        """Any thread: the log has its own lock."""
+        data = self.log.to_dict()
+        data.pop("time_ms")
+        data.pop("lr")
+        return dumps(
+            {
+                "step": self.step,
+                **data,
+                "snapshots": self.snapshots.steps(),
+                "comparison": self.comparison,
+            }
+        )
+
+    # -- comparison ----------------------------------------------------------------------------
+
+    def start_compare(self, steps: int) -> None:
+        if self.comparing:
+            raise ApiError(409, "a comparison is already running for this session")
+        self._compare_stop.clear()
+        self.compare_task = asyncio.create_task(self._compare(steps), name=f"compare-{self.id[:6]}")
+
+    async def _compare(self, steps: int) -> None:
+        config, spec, text, tokenizer = (
+            self.model.config,
+            self.spec,
+            self.parts.text,
+            self.tokenizer,
+        )
+        worker = Worker(f"compare-{self.id[:6]}", self.worker.threads)
+
+        def progress(variant: str, record: StepRecord) -> None:
+            self.broadcaster.publish_threadsafe(
+                {"type": "compare", "variant": variant, "step": record.step, "loss": record.loss}
+            )
+
+        def job() -> dict[str, Any]:
+            data = make_stream(text, tokenizer, torch.device("cpu"))  # fresh models train on CPU
+            stop = self._compare_stop.is_set
+            return run_ablation(config, data, spec.train, steps, progress, stop).to_dict()
+
+        try:
+            self.comparison = await worker.call(job)
+            self.broadcaster.publish_message({"type": "compare_done", "result": self.comparison})
+        except Exception as exc:
+            log.exception("comparison of session %s failed", self.id[:6])
+            self.broadcaster.publish_message(
+                {"type": "compare_done", "result": None, "message": f"failed: {exc}"}
+            )
+        finally:
+            worker.shutdown()
+            self.touch()
+
+    # -- ending --------------------------------------------------------------------------------
+
+    def close(self, reason: str) -> None:
+        self.closed = True
+        self._stop.set()
+        self._compare_stop.set()
+        for task in (self.run_task, self.compare_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self.broadcaster.close(reason)
+        self.worker.shutdown()
+
+
+def _diverged(exc: TrainingDiverged | None) -> dict[str, Any] | None:
+    if exc is None:
+        return None
+    return {"step": exc.step, "loss": exc.loss, "message": str(exc)}

@@ -1,0 +1,79 @@
+"""Service settings, read from the environment (prefix ATTNFLOW_) and validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _asset_dir(name: str) -> Path:
+    """static/ or templates/ beside the app package (a checkout), else in the working directory
+    (an installed package run from a directory holding them, as in the container image)."""
+    beside = ROOT / name
+    return beside if beside.is_dir() else Path.cwd() / name
+
+
+class Settings(BaseSettings):
+    """Every limit the API enforces; OpenAPI shows the values of the running instance."""
+
+    model_config = SettingsConfigDict(env_prefix="ATTNFLOW_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_sessions: int = Field(default=8, ge=1, le=1000)
+    session_ttl_s: float = Field(
+        default=3600.0, gt=0, description="idle seconds before a session may go"
+    )
+    max_steps_per_call: int = Field(
+        default=1000, ge=1, description="steps of one /train or /compare call"
+    )
+    max_run_steps: int = Field(default=100_000, ge=1, description="steps of one background /run")
+    max_text_chars: int = Field(default=2000, ge=1, description="characters of /forward text")
+    # The seed preset with the largest built-in vocabulary is ~8M parameters; user text with a
+    # word vocabulary of a few thousand words at seed shapes stays below this too.
+    max_parameters: int = Field(default=30_000_000, ge=1_000)
+    # Every schema-valid body must fit: a 200,000-character text escaped as \uXXXX is 1.2 MB.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="JSON request bodies")
+    # A seed-shape checkpoint with AdamW moments is ~3 x 4 bytes per parameter.
+    max_upload_bytes: int = Field(
+        default=400 * 1024 * 1024, ge=1024, description="checkpoint uploads"
+    )
+    # Origins (scheme://host:port) allowed besides same-origin, comma-separated in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    data_dir: Path = ROOT / "data"
+    log_json: bool = False
+    # 0 = automatic: 1 intra-op thread for small models (measured faster on 2 shared cores,
+    # and it leaves a core to the server), all cores for models above `threads_above_parameters`.
+    torch_threads: int = Field(default=0, ge=0, le=256)
+    threads_above_parameters: int = Field(default=2_000_000, ge=0)
+    # Forward traces above this many floats are downsampled unless the client asks for full=true.
+    max_trace_floats: int = Field(default=262_144, ge=1024)
+    stream_queue: int = Field(
+        default=64, ge=1, le=10_000, description="droppable frames per client"
+    )
+    stream_attention_interval_s: float = Field(default=0.25, ge=0)
+    snapshot_every: int = Field(default=50, ge=1, description="periodic snapshot interval in steps")
+    max_snapshots: int = Field(default=64, ge=4)
+    max_history_points: int = Field(default=20_000, ge=100)
+    static_dir: Path = Field(default_factory=lambda: _asset_dir("static"))
+    templates_dir: Path = Field(default_factory=lambda: _asset_dir("templates"))
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests override this dependency or pass Settings to create_app."""
+    return Settings()

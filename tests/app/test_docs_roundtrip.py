@@ -1,0 +1,51 @@
+"""docs/api.md's curl and Python round trips, run as written against a live uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def code_block(language: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1, f"docs/api.md should hold one {language} block"
+    return blocks[0]
+
+
+def run(command: list[str], server_url: str, cwd: Path) -> str:
+    env = {**os.environ, "ATTNFLOW_URL": server_url}
+    result = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_python_round_trip_in_the_docs_runs(live_server, tmp_path):
+    script = tmp_path / "roundtrip.py"
+    script.write_text(code_block("python"), encoding="utf-8")
+    out = run([sys.executable, str(script)], live_server.url, tmp_path)
+    assert "imported at step 50" in out
+    assert "run finished at step 80 (30 step messages)" in out
+    assert "history: 80 steps" in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("curl") is None or shutil.which("bash") is None, reason="needs curl and bash"
+)
+def test_the_curl_round_trip_in_the_docs_runs(live_server, tmp_path):
+    out = run(["bash", "-euo", "pipefail", "-c", code_block("bash")], live_server.url, tmp_path)
+    assert "imported at step 50" in out
+    assert "4 heads, 7 tokens" in out
+    assert (tmp_path / "run.safetensors").stat().st_size > 0
+    assert (tmp_path / "metrics.csv").read_text().startswith("step,loss")
