@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import random
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -46,7 +48,7 @@ def _generator(seed: int) -> torch.Generator:
 # --- corpora -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["catmat", "recall"])
+@pytest.mark.parametrize("name", ["catmat", "recall", "pairs"])
 def test_builtin_corpora_match_their_generator(name: str) -> None:
     text = load_corpus(name)
     assert text == generate.CORPORA[name]()
@@ -61,8 +63,10 @@ def test_builtin_corpora_match_their_generator(name: str) -> None:
 def test_corpus_sizes_are_as_reported() -> None:
     assert BUILTIN_CORPORA["catmat"].n_words == 29_844
     assert BUILTIN_CORPORA["recall"].n_words == 3000 * 13
+    assert BUILTIN_CORPORA["pairs"].n_words == 3000 * 7
     assert Tokenizer.build(load_corpus("catmat")).vocab_size == 80
     assert Tokenizer.build(load_corpus("recall")).vocab_size == 41
+    assert Tokenizer.build(load_corpus("pairs")).vocab_size == 48  # 47 words and <unk>
 
 
 def test_recall_lines_repeat_the_hidden_object_after_his() -> None:
@@ -72,6 +76,100 @@ def test_recall_lines_repeat_the_hidden_object_after_his() -> None:
         assert words[11] == words[11 - generate.RECALL_CUE_DISTANCE] == words[3]
         assert words[10] == "his"
     assert load_corpus("recall").split().count("his") == 3000  # "his" appears only as the cue
+
+
+def test_pairs_lines_read_the_place_from_their_tables() -> None:
+    names, objects = generate.PAIRS_NAMES, generate.PAIRS_OBJECTS
+    tables = generate.PAIRS_TABLES
+    kinds: Counter[str] = Counter()
+    pairs_seen = set()
+    for line in load_corpus("pairs").splitlines():
+        words = line.split()
+        assert len(words) == generate.PAIRS_TOKENS_PER_LINE
+        assert words[3:5] == ["in", "the"]
+        assert words[6] == "."
+        first, second, third, place = words[0], words[1], words[2], words[5]
+        if first == "everyone":
+            kinds["object"] += 1
+            assert second == "keeps"
+            assert place == tables.object_homes[objects.index(third)]
+        elif second == "always":
+            kinds["name"] += 1
+            assert third == "sleeps"
+            assert place == tables.name_homes[names.index(first)]
+        else:
+            kinds["pair"] += 1
+            assert second == "keeps"
+            assert place == tables.pair[names.index(first)][objects.index(third)]
+            pairs_seen.add((first, third))
+    assert kinds["pair"] + kinds["name"] + kinds["object"] == 3000
+    assert abs(kinds["pair"] - 1500) < 100  # half the lines, drawn at random
+    assert abs(kinds["name"] - kinds["object"]) < 100
+    assert len(pairs_seen) == len(names) * len(objects)  # every pair occurs: the table is learnable
+    # No accidental shortcut: word classes and fixed words do not overlap.
+    fixed = {"keeps", "always", "sleeps", "everyone", "in", "the", "."}
+    classes = [set(names), set(objects), set(generate.PAIRS_PLACES), fixed]
+    assert sum(len(c) for c in classes) == len(set().union(*classes)) == 47
+
+
+def test_pairs_tables_need_both_words_on_the_pair_lines() -> None:
+    tables = generate.PAIRS_TABLES
+    assert tables == generate.pairs_tables()  # seeded: the same tables every time
+    assert tables != generate.pairs_tables(seed=generate.SEED + 1)
+    places = generate.PAIRS_PLACES
+    # Every place fills exactly two cells of every row (name) and every column (objects)...
+    for line in (*tables.pair, *zip(*tables.pair, strict=True)):
+        assert Counter(line) == dict.fromkeys(places, 2)
+    # ... yet no two names share a row and no two objects a column: the pair decides.
+    assert len(set(tables.pair)) == len(tables.pair) == 16
+    assert len(set(zip(*tables.pair, strict=True))) == 16
+    assert Counter(tables.name_homes) == dict.fromkeys(places, 2)
+    assert Counter(tables.object_homes) == dict.fromkeys(places, 2)
+
+
+def test_random_latin_squares_are_latin_and_seeded() -> None:
+    for n in (1, 2, 5, 16):
+        square = generate._random_latin_square(n, random.Random(n))
+        for line in (*square, *zip(*square, strict=True)):
+            assert sorted(line) == list(range(n))
+    squares = {str(generate._random_latin_square(6, random.Random(seed))) for seed in range(5)}
+    assert len(squares) > 1
+    again = generate._random_latin_square(6, random.Random(3))
+    assert again == generate._random_latin_square(6, random.Random(3))
+
+
+def test_pairs_figures_follow_from_the_tables() -> None:
+    full, windowed = generate.pairs_figures(), generate.pairs_figures(context_length=32)
+    ln4, ln8, ln16 = (math.log(n) for n in (4, 8, 16))
+    assert full["place_bigram"] == pytest.approx(ln8, abs=1e-12)
+    assert full["pair_place_given_name"] == pytest.approx(ln8, abs=1e-12)
+    assert full["pair_place_given_object"] == pytest.approx(ln8, abs=1e-12)
+    assert full["place_look_back"] == pytest.approx(0.0, abs=1e-12)
+    # By hand, per line: the first word (a name 3/4 of the time, else "everyone"), then
+    # "keeps" or "always" after a name (2 : 1), then objects on 3/4 of the lines.
+    first = -(3 / 4) * math.log(3 / 64) + (1 / 4) * ln4
+    second = (3 / 4) * (-(2 / 3) * math.log(2 / 3) - (1 / 3) * math.log(1 / 3))
+    line = first + second + (3 / 4) * ln16
+    assert line == pytest.approx(5.198, abs=1e-3)
+    assert full["look_back_per_token"] == pytest.approx(line / 7, abs=1e-12)
+    assert full["bigram_per_token"] == pytest.approx((line + ln8) / 7, abs=1e-12)
+    assert full["one_cue_per_token"] == pytest.approx((line + ln8 / 2) / 7, abs=1e-12)
+    # Window predictions 0 and 1 see "the" or "in the": ln 8. Predictions 2 and 3 see the
+    # objects but not the line's first word: 2/3 of such lines are pair lines, whose place is
+    # still uniform, 1/3 "everyone" lines, whose place is the objects' home; "sleeps" lines
+    # pay ln 8.
+    mixed = -math.log(1 / 3 + 2 / 3 / 8)
+    pair_line = -(1 / 8) * math.log(1 / 3 + 2 / 3 / 8) - (7 / 8) * math.log(2 / 3 / 8)
+    partly = (1 / 2) * pair_line + (1 / 4) * ln8 + (1 / 4) * mixed
+    blind = (2 * ln8 + 2 * partly) / 32
+    assert windowed["look_back_per_token"] == pytest.approx((line + blind) / 7, abs=1e-12)
+    assert windowed["look_back_per_token"] == pytest.approx(0.778, abs=1e-3)
+    # Tables where one word decides the pair lines' place: one cue is then enough.
+    tables = generate.PAIRS_TABLES
+    by_name = tuple((home,) * 16 for home in tables.name_homes)
+    one_word = generate.PairsTables(by_name, tables.name_homes, tables.object_homes)
+    assert generate.pairs_figures(tables=one_word)["pair_place_given_name"] == 0.0
+    assert generate.pairs_figures(tables=one_word)["pair_place_given_object"] == pytest.approx(ln8)
 
 
 def test_catmat_pronouns_agree_with_subjects() -> None:
@@ -85,7 +183,9 @@ def test_catmat_pronouns_agree_with_subjects() -> None:
 
 
 def test_unknown_corpus_names_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown corpus 'shakespeare'.*\['catmat', 'recall'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown corpus 'shakespeare'.*\['catmat', 'pairs', 'recall'\]"
+    ):
         load_corpus("shakespeare")
 
 
@@ -248,6 +348,27 @@ def test_recall_bigram_bound_sits_well_above_the_look_back_figure() -> None:
     assert unigram > bigram + 2  # measured 3.09: word order carries most of the structure
     for figure in ("0.843", "0.545", "0.594", "2.485"):
         assert figure in BUILTIN_CORPORA["recall"].description
+
+
+def test_pairs_bigram_bound_sits_well_above_the_look_back_figure() -> None:
+    text = load_corpus("pairs")
+    tokenizer = Tokenizer.build(text)
+    stream = TokenStream.from_text(text, tokenizer)
+    theory = generate.pairs_figures()
+    windowed = generate.pairs_figures(context_length=32)
+    bigram = bigram_entropy(stream.train, stream.heldout, tokenizer.vocab_size)
+    plug_in = generate.plug_in_bigram_entropy(text)
+    assert plug_in == pytest.approx(theory["bigram_per_token"], abs=0.01)  # measured 1.040
+    assert bigram == pytest.approx(theory["bigram_per_token"], abs=0.03)  # measured 1.061
+    assert bigram - windowed["look_back_per_token"] > 0.25
+    assert theory["bigram_per_token"] > theory["one_cue_per_token"] + 0.1
+    assert theory["one_cue_per_token"] > windowed["look_back_per_token"] + 0.1
+    description = BUILTIN_CORPORA["pairs"].description
+    for figure in ("2.079", "1.040", "0.891", "0.743", "0.778"):
+        assert figure in description
+    assert f"{theory['bigram_per_token']:.3f}" == "1.040"
+    assert f"{theory['one_cue_per_token']:.3f}" == "0.891"
+    assert f"{theory['look_back_per_token']:.3f}" == "0.743"
 
 
 def test_catmat_bigram_entropy_is_between_zero_and_unigram() -> None:
