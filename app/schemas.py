@@ -142,7 +142,9 @@ class RunRequest(RequestModel):
 
 
 class CompareRequest(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"steps": 300}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"steps": 1000, "corpus": "pairs"}, {"steps": 300}]}
+    )
 
     steps: int | None = Field(
         default=None,
@@ -150,6 +152,21 @@ class CompareRequest(RequestModel):
         le=HARD_MAX_STEPS,
         description="steps for each of the 3 variants (default 200, at most the per-call limit)",
     )
+    corpus: str | None = Field(
+        default=None,
+        description=(
+            "a built-in corpus to compare on instead of the session's own; `pairs` is the one "
+            "where only attention and the FFN together can learn the task"
+        ),
+        json_schema_extra=_enum(BUILTIN_CORPORA),
+    )
+
+    @field_validator("corpus")
+    @classmethod
+    def _known_corpus(cls, value: str | None) -> str | None:
+        if value is not None and value not in BUILTIN_CORPORA:
+            raise ValueError(f"unknown corpus; choose one of {sorted(BUILTIN_CORPORA)}")
+        return value
 
 
 # ---- responses ------------------------------------------------------------------------------
@@ -300,6 +317,7 @@ class VariantOut(BaseModel):
 
 class AblationOut(BaseModel):
     steps: int
+    corpus: str | None = Field(default=None, description="the corpus the three variants trained on")
     bigram_bound: float | None
     variants: dict[str, VariantOut]
 
@@ -354,3 +372,4 @@ class Weights(BaseModel):
 class CompareStarted(BaseModel):
     started: bool
     steps: int
+    corpus: str

@@ -32,8 +32,9 @@ async def start_compare(
     steps = requested or min(DEFAULT_STEPS, settings.max_steps_per_call)
     if steps > settings.max_steps_per_call:
         raise ApiError(422, f"at most {settings.max_steps_per_call} per call", "steps", steps)
-    session.start_compare(steps)
-    return {"started": True, "steps": steps}
+    corpus = body.corpus if body is not None else None
+    session.start_compare(steps, corpus)
+    return {"started": True, "steps": steps, "corpus": corpus or session.spec.corpus}
 
 
 @router.get("/{session_id}/compare", response_model=AblationOut, responses=errors(404))

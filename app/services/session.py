@@ -29,7 +29,8 @@ from app.services.worker import Worker, threads_for
 from app.settings import Settings
 from model.ablation import run_ablation
 from model.checkpoint import restore_optimizer, to_bytes
-from model.data import bigram_entropy
+from model.data import bigram_entropy, load_corpus
+from model.tokenizer import Tokenizer
 from model.training import StepRecord, Trainer, TrainingDiverged
 from model.transformer import TransformerLM
 
@@ -312,19 +313,27 @@ class Session:
 
     # -- comparison ----------------------------------------------------------------------------
 
-    def start_compare(self, steps: int) -> None:
+    def start_compare(self, steps: int, corpus: str | None = None) -> None:
+        """Ablation on the session's data, or on another built-in corpus (same sizes and seed)."""
         if self.comparing:
             raise ApiError(409, "a comparison is already running for this session")
         self._compare_stop.clear()
-        self.compare_task = asyncio.create_task(self._compare(steps), name=f"compare-{self.id[:6]}")
+        self.compare_task = asyncio.create_task(
+            self._compare(steps, corpus), name=f"compare-{self.id[:6]}"
+        )
 
-    async def _compare(self, steps: int) -> None:
+    async def _compare(self, steps: int, corpus: str | None) -> None:
         config, spec, text, tokenizer = (
             self.model.config,
             self.spec,
             self.parts.text,
             self.tokenizer,
         )
+        if corpus is not None and corpus != spec.corpus:
+            text = load_corpus(corpus)
+            tokenizer = Tokenizer.build(text, tokenizer.kind)
+            config = config.with_changes(vocab_size=tokenizer.vocab_size)
+        corpus_name = corpus or spec.corpus
         worker = Worker(f"compare-{self.id[:6]}", self.worker.threads)
 
         def progress(variant: str, record: StepRecord) -> None:
@@ -335,7 +344,8 @@ class Session:
         def job() -> dict[str, Any]:
             data = make_stream(text, tokenizer, torch.device("cpu"))  # fresh models train on CPU
             stop = self._compare_stop.is_set
-            return run_ablation(config, data, spec.train, steps, progress, stop).to_dict()
+            result = run_ablation(config, data, spec.train, steps, progress, stop).to_dict()
+            return {**result, "corpus": corpus_name}
 
         try:
             self.comparison = await worker.call(job)

@@ -80,7 +80,7 @@ export const api = {
       params: { max_size: maxSize, values, names: names && names.join(",") },
     }),
   putCheckpoint: (id, blob) => request("PUT", `${S(id)}/checkpoint`, { body: blob }),
-  startCompare: (id, steps) => request("POST", `${S(id)}/compare`, { body: { steps } }),
+  startCompare: (id, steps, corpus) => request("POST", `${S(id)}/compare`, { body: corpus ? { steps, corpus } : { steps } }),
   compare: (id) => request("GET", `${S(id)}/compare`),
   urls: {
     metricsCsv: (id) => `${S(id)}/metrics.csv`,

@@ -63,7 +63,10 @@ export const DEFAULTS = {
   word: "mat",
   sentenceA: "the cat sat on the mat .",
   sentenceB: "the dog lay on the mat .",
-  compareSteps: 300,
+  // The comparison the tour runs: on "pairs" only attention and the FFN together learn the task
+  // (measured at 1000 steps, tiny preset: 0.83 vs 0.94 attention only vs 1.06 FFN only).
+  compareSteps: 1000,
+  compareCorpus: "pairs",
   // A new session starts training right away for this many steps (the page shows a model that
   // is really learning); `?autoplay=0` turns it off.
   autoRunSteps: 1500,

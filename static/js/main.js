@@ -103,14 +103,14 @@ const actions = {
     update({ session: info, step: info.step, running: info.running });
     await reload();
   }),
-  compare: async (steps) => {
+  compare: async (steps, corpus) => {
     v.settings.clearErrors();
     try {
-      const started = await api.startCompare(state.session.id, steps);
+      const started = await api.startCompare(state.session.id, steps, corpus);
       v.compareTask.start(started.steps || steps);
       v.chart.startCompare();
       update({ comparing: true });
-      v.status.info(`Comparison started: three models, ${steps} steps each. Their curves appear on the loss chart.`);
+      v.status.info(`Comparison started on the "${started.corpus}" corpus: three models, ${started.steps} steps each. Their curves appear on the loss chart.`);
     } catch (err) {
       v.settings.showErrors(err);
       v.status.error(err, "Could not start the comparison");
@@ -236,7 +236,7 @@ function tourContext() {
       v.tabs.open("context");
       return v.context.run();
     },
-    compareRuns: () => (state.comparing || state.comparison ? null : actions.compare(DEFAULTS.compareSteps)),
+    compareRuns: () => (state.comparing || state.comparison ? null : actions.compare(DEFAULTS.compareSteps, DEFAULTS.compareCorpus)),
   };
 }
 

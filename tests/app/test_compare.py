@@ -24,11 +24,12 @@ def test_compare_trains_three_variants_and_reports_them(client, session):
     sid = session["id"]
     response = client.post(f"/api/sessions/{sid}/compare", json={"steps": 6})
     assert response.status_code == 202
-    assert response.json() == {"started": True, "steps": 6}
+    assert response.json() == {"started": True, "steps": 6, "corpus": session["corpus"]}
     wait_for_comparison(client, sid)
     result = client.get(f"/api/sessions/{sid}/compare").json()
     assert set(result["variants"]) == set(VARIANTS)
     assert result["steps"] == 6
+    assert result["corpus"] == session["corpus"]
     for variant in result["variants"].values():
         assert variant["steps"] == [1, 2, 3, 4, 5, 6]
         assert variant["final_heldout_loss"] > 0
@@ -77,3 +78,28 @@ def test_a_comparing_session_is_busy_and_not_evicted(make_client):
         assert client.get(f"/api/sessions/{sid}").json()["comparing"] is True
     finally:
         client.delete(f"/api/sessions/{sid}")
+
+
+def test_compare_can_run_on_another_builtin_corpus(client, session):
+    """The pairs corpus, with the session's sizes and seed; the bound is that corpus's bigram."""
+    from model.data import TokenStream, bigram_entropy, load_corpus
+    from model.tokenizer import Tokenizer
+
+    sid = session["id"]
+    response = client.post(f"/api/sessions/{sid}/compare", json={"steps": 3, "corpus": "pairs"})
+    assert response.status_code == 202
+    assert response.json()["corpus"] == "pairs"
+    wait_for_comparison(client, sid)
+    result = client.get(f"/api/sessions/{sid}/compare").json()
+    text = load_corpus("pairs")
+    tokenizer = Tokenizer.build(text)
+    data = TokenStream.from_text(text, tokenizer)
+    assert result["corpus"] == "pairs"
+    assert result["bigram_bound"] == bigram_entropy(data.train, data.heldout, tokenizer.vocab_size)
+    assert result["bigram_bound"] != session["bigram_bound"]
+
+
+def test_compare_on_an_unknown_corpus_is_422_naming_the_choices(client, session):
+    response = client.post(f"/api/sessions/{session['id']}/compare", json={"corpus": "nope"})
+    assert response.status_code == 422
+    assert "pairs" in response.json()["detail"]

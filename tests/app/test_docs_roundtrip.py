@@ -1,4 +1,4 @@
-"""docs/api.md's curl and Python round trips, run as written against a live uvicorn server."""
+"""The README's API round trips (curl and Python), run as written against a live uvicorn server."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def api_section() -> str:
+    """README text from its "## API" heading to the next second-level heading."""
+    match = re.search(r"^## API\n(.*?)(?=^## )", README.read_text(encoding="utf-8"), re.S | re.M)
+    assert match, "README.md should have an '## API' section"
+    return match.group(1)
 
 
 def code_block(language: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 1, f"docs/api.md should hold one {language} block"
+    blocks = re.findall(rf"```{language}\n(.*?)```", api_section(), re.S)
+    assert len(blocks) == 1, f"README's API section should hold one {language} block"
     return blocks[0]
 
 

@@ -72,6 +72,7 @@ def test_comparison_run_draws_three_variants_and_the_bigram_bound(app_page):
     assert any(n.startswith("FFN only") for n in names)
     assert any(n.startswith("attention only") for n in names)
     assert any(n.startswith("bigram bound") for n in names)
+    assert any(n.startswith("attention + FFN on pairs") for n in names)  # the default corpus
     app_page.shot("12-comparison")
     assert app_page.errors == []
 

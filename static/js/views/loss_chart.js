@@ -225,7 +225,8 @@ export function createLossChart(el, onError) {
       const ends = r.eval_steps.length && r.eval_steps[r.eval_steps.length - 1] === last;
       held[0].push(ends ? r.eval_steps : r.eval_steps.concat([last]));
       held[1].push(ends ? r.heldout_loss : r.heldout_loss.concat([r.final_heldout_loss]));
-      names.push(`${SERIES[v].label}: held-out ${num(r.final_heldout_loss, 3)}`);
+      const on = result.corpus ? ` on ${result.corpus}` : "";
+      names.push(`${SERIES[v].label}${on}: held-out ${num(r.final_heldout_loss, 3)}`);
     }
     Plotly.restyle(el, { x: train[0], y: train[1], visible: true, showlegend: false, opacity: 0.35 }, [2, 3, 4]);
     Plotly.restyle(el, { x: held[0], y: held[1], name: names, visible: true }, [5, 6, 7]);

@@ -44,6 +44,7 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
   const probe = h("input", { id: "f-probe", name: "probe", type: "text" });
   const specs = FORM_FIELDS.map((spec) => [spec, control(spec)]);
   const compareSteps = h("input", { id: "f-steps", type: "number", min: 1, value: DEFAULTS.compareSteps });
+  const compareCorpus = h("select", { id: "f-compare-corpus", name: "compare-corpus" });
   const form = h("form", { id: "settings-form", novalidate: true },
     h("div", { class: "form-grid settings-grid" },
       field({ field: "preset", label: "preset" }, preset),
@@ -59,9 +60,9 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
         onclick: onReset })));
   const compare = h("div", { class: "row", "data-field": "steps" },
     h("label", { for: "f-steps", text: "Compare run: train attention+FFN, FFN only and attention only for" }), compareSteps,
-    h("span", { text: "steps" }),
+    h("label", { for: "f-compare-corpus", text: "steps on" }), compareCorpus,
     h("button", { type: "button", id: "btn-compare", text: "Run comparison",
-      onclick: () => onCompare(Number(compareSteps.value)) }),
+      onclick: () => onCompare(Number(compareSteps.value), compareCorpus.value) }),
     h("small", { class: "field-error", id: "err-steps" }));
   const exports = h("div", { class: "row links", id: "exports" });
   root.append(form, compare, h("h4", { text: "Export" }), exports);
@@ -80,6 +81,8 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
     corpus.replaceChildren(...list.map((c) => h("option", { value: c.name, text: c.title || c.name, title: c.description })),
       h("option", { value: "__own", text: "my own text…" }));
     if (state.corpora) text.maxLength = state.corpora.max_user_text_chars;
+    compareCorpus.replaceChildren(...list.map((c) => h("option", { value: c.name, text: c.title || c.name, title: c.description })));
+    compareCorpus.value = list.some((c) => c.name === DEFAULTS.compareCorpus) ? DEFAULTS.compareCorpus : (list[0] || {}).name;
   }
 
   function fillFromPreset(name) {
