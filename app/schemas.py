@@ -18,6 +18,14 @@ from model.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_CORPUS = "catmat" if "catmat" in BUILTIN_CORPORA else next(iter(BUILTIN_CORPORA))
 HARD_MAX_STEPS = 1_000_000
+
+
+def _one_of(value: str, choices: Iterable[str], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what}; choose one of {sorted(choices)}")
+    return value
+
+
 # Nested lists of numbers (null for -inf, e.g. masked attention scores), any depth.
 TENSOR: JsonDict = {"description": "nested arrays of numbers; null where the value is -inf"}
 
@@ -102,16 +110,12 @@ class SessionCreate(RequestModel):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset; choose one of {sorted(PRESETS)}")
-        return value
+        return _one_of(value, PRESETS, "preset")
 
     @field_validator("corpus")
     @classmethod
     def _known_corpus(cls, value: str) -> str:
-        if value not in BUILTIN_CORPORA:
-            raise ValueError(f"unknown corpus; choose one of {sorted(BUILTIN_CORPORA)}")
-        return value
+        return _one_of(value, BUILTIN_CORPORA, "corpus")
 
 
 class ForwardRequest(RequestModel):
@@ -164,9 +168,7 @@ class CompareRequest(RequestModel):
     @field_validator("corpus")
     @classmethod
     def _known_corpus(cls, value: str | None) -> str | None:
-        if value is not None and value not in BUILTIN_CORPORA:
-            raise ValueError(f"unknown corpus; choose one of {sorted(BUILTIN_CORPORA)}")
-        return value
+        return None if value is None else _one_of(value, BUILTIN_CORPORA, "corpus")
 
 
 # ---- responses ------------------------------------------------------------------------------
