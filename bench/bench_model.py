@@ -1,6 +1,6 @@
 """Instrumentation cost of the trainer and the tracer, against plain PyTorch in the same run.
 
-    python3 bench/bench_model.py [--steps 60] [--seed-steps 6]
+    python3 bench/bench_model.py [--steps 300] [--seed-steps 12]
 
 Prints, for the tiny and seed presets: a plain AdamW loop of the same model on the same windows,
 the attnflow Trainer with per-parameter records, and their ratio (target <= 1.05); then the
@@ -13,6 +13,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -38,54 +39,51 @@ def setup(preset_name: str) -> tuple[ModelConfig, TokenStream, TrainConfig]:
     return config, data, train
 
 
-def time_plain(config: ModelConfig, data: TokenStream, train: TrainConfig, steps: int) -> float:
+class PlainLoop:
     """The loop anyone would write: sample, loss, zero_grad, backward, AdamW step."""
-    model = TransformerLM(config)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=train.lr,
-        betas=(train.beta1, train.beta2),
-        weight_decay=train.weight_decay,
-    )
-    gen = torch.Generator().manual_seed(0)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        x, y = data.batch("train", train.batch_size, config.context_length, gen)
-        loss = model.loss(x, y)
+
+    def __init__(self, config: ModelConfig, data: TokenStream, train: TrainConfig) -> None:
+        self.model = TransformerLM(config)
+        self.data, self.train, self.context = data, train, config.context_length
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=train.lr,
+            betas=(train.beta1, train.beta2),
+            eps=train.eps,
+            weight_decay=train.weight_decay,
+        )
+        self.gen = torch.Generator().manual_seed(train.data_seed)
+
+    def train_step(self) -> None:
+        x, y = self.data.batch("train", self.train.batch_size, self.context, self.gen)
+        loss = self.model.loss(x, y)
         loss.item()
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[2:])
+        self.opt.step()
 
 
-def time_trainer(
-    config: ModelConfig, data: TokenStream, train: TrainConfig, steps: int, instrument: bool
-) -> float:
-    trainer = Trainer(
-        TransformerLM(config), data, TrainConfig(**{**train.to_dict(), "instrument": instrument})
-    )
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        trainer.train_step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[2:])
-
-
-def compare_training(preset: str, steps: int, rounds: int) -> None:
+def compare_training(preset: str, steps: int) -> None:
+    """Plain loop and Trainer (records on / off) stepped in turn: drift hits all three alike."""
     config, data, train = setup(preset)
-    plain, instrumented, bare = [], [], []
-    for _ in range(rounds):  # interleaved so drift on a noisy machine hits both alike
-        plain.append(time_plain(config, data, train, steps))
-        instrumented.append(time_trainer(config, data, train, steps, instrument=True))
-        bare.append(time_trainer(config, data, train, steps, instrument=False))
-    p, i, b = (statistics.median(v) * 1000 for v in (plain, instrumented, bare))
+    loops = {
+        "plain": PlainLoop(config, data, train),
+        "records off": Trainer(TransformerLM(config), data, replace(train, instrument=False)),
+        "records on": Trainer(TransformerLM(config), data, train),
+    }
+    times: dict[str, list[float]] = {name: [] for name in loops}
+    for step in range(steps + 2):
+        for name, loop in loops.items():
+            start = time.perf_counter()
+            loop.train_step()
+            if step >= 2:  # the first steps warm up allocators and thread pools
+                times[name].append(time.perf_counter() - start)
+    ms = {name: statistics.median(t) * 1000 for name, t in times.items()}
     print(
-        f"{preset:5s} step: plain {p:8.2f} ms | trainer, records off {b:8.2f} ms "
-        f"| trainer, records on {i:8.2f} ms | ratio on/plain {i / p:5.3f}"
+        f"{preset:5s} step (median of {steps}): plain {ms['plain']:8.2f} ms | trainer, records "
+        f"off {ms['records off']:8.2f} ms | records on {ms['records on']:8.2f} ms | ratio "
+        f"on/plain {ms['records on'] / ms['plain']:5.3f} (off/plain "
+        f"{ms['records off'] / ms['plain']:5.3f})"
     )
 
 
@@ -114,13 +112,12 @@ def compare_forward(repeats: int = 300) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--seed-steps", type=int, default=6)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seed-steps", type=int, default=12)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    compare_training("tiny", args.steps, args.rounds)
-    compare_training("seed", args.seed_steps, args.rounds)
+    compare_training("tiny", args.steps)
+    compare_training("seed", args.seed_steps)
     compare_forward()
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from model.data import TokenStream
+from model.flat import FlatParameters
 from model.transformer import TransformerLM
 
 
@@ -120,7 +121,7 @@ class Trainer:
             weight_decay=config.weight_decay,
         )
         self._names = [name for name, _ in model.named_parameters()]
-        self._params: list[torch.Tensor] = [p for _, p in model.named_parameters()]
+        self._flat = FlatParameters(list(model.parameters()))
         self._heldout = data.heldout_batches(
             config.batch_size, model.config.context_length, config.eval_batches
         )
@@ -134,7 +135,8 @@ class Trainer:
 
     def train_step(self) -> StepRecord:
         started = time.perf_counter()
-        self.model.train()
+        if not self.model.training:
+            self.model.train()
         x, y = self.data.batch(
             "train", self.config.batch_size, self.model.config.context_length, self.generator
         )  # (B, T), (B, T)
@@ -142,16 +144,18 @@ class Trainer:
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(self.step + 1, loss_value, "non-finite loss")
-        self.optimizer.zero_grad(set_to_none=True)
+        self._flat.zero_grad()
         loss.backward()
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params]
-        grad_norms = torch.stack(torch._foreach_norm(grads))  # (P,)
-        grad_total = grad_norms.norm().item()
+        # With records on, the total comes from the per-parameter norms: one pass fewer.
+        grad_norms = self._flat.norms(self._flat.grads) if self.config.instrument else None
+        total = grad_norms.norm() if grad_norms is not None else self._flat.grads.norm()
+        grad_total = total.item()
         if not math.isfinite(grad_total):
-            self.optimizer.zero_grad(set_to_none=True)
+            self._flat.zero_grad()
             raise TrainingDiverged(self.step + 1, loss_value, "non-finite gradient")
-        record = self._apply_update(grad_norms) if self.config.instrument else None
-        if record is None:
+        if grad_norms is not None:
+            record = self._apply_update(grad_norms)
+        else:
             self.optimizer.step()
             record = StepRecord(0, 0.0, 0.0, 0.0)
         self.step += 1
@@ -165,13 +169,14 @@ class Trainer:
         return record
 
     def _apply_update(self, grad_norms: torch.Tensor) -> StepRecord:
-        """optimizer.step() while measuring each parameter's update, in a handful of fused calls."""
+        """optimizer.step() while measuring each parameter's update, in a handful of calls."""
+        flat = self._flat
         with torch.no_grad():
-            before = torch._foreach_mul(self._params, 1.0)  # one fused copy of every weight
-            weight = torch.stack(torch._foreach_norm(before))  # (P,) ‖W_before‖
+            before = flat.values.clone()  # (N,) one copy of every weight
+            weight = flat.norms(before)  # (P,) ‖W_before‖
             self.optimizer.step()
-            torch._foreach_sub_(before, self._params)  # before := W_before − W_after
-            update = torch.stack(torch._foreach_norm(before))  # (P,)
+            before.sub_(flat.values)  # (N,) W_before − W_after
+            update = flat.norms(before)  # (P,)
             ratio = update / weight.clamp_min(1e-12)  # (P,)
             table = torch.stack([grad_norms, update, ratio]).tolist()  # one sync for all numbers
         return StepRecord(
