@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from model.config import ModelConfig
+from model.flat import FlatParameters
+from model.transformer import TransformerLM
+
+
+@pytest.fixture
+def model() -> TransformerLM:
+    return TransformerLM(ModelConfig(vocab_size=20, d_model=16, n_heads=2, d_ff=32))
+
+
+def test_flattening_keeps_every_value_and_shares_storage(model):
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    flat = FlatParameters(list(model.parameters()))
+    assert flat.values.numel() == model.config.parameter_count()
+    for name, param in model.named_parameters():
+        assert torch.equal(param, before[name]), name
+    with torch.no_grad():
+        flat.values.zero_()
+    assert all(torch.count_nonzero(p) == 0 for p in model.parameters())
+
+
+def test_backward_accumulates_into_the_flat_gradient_buffer(model):
+    flat = FlatParameters(list(model.parameters()))
+    ids = torch.randint(0, 20, (2, 9))
+    model.loss(ids[:, :-1], ids[:, 1:]).backward()
+    reference = TransformerLM(model.config)
+    reference.loss(ids[:, :-1], ids[:, 1:]).backward()
+    grads = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
+    torch.testing.assert_close(flat.grads, grads)
+
+
+def test_norms_are_per_parameter_l2_norms(model):
+    flat = FlatParameters(list(model.parameters()))
+    expected = torch.stack([p.detach().norm() for p in model.parameters()])
+    torch.testing.assert_close(flat.norms(flat.values), expected)
+
+
+def test_zero_grad_reattaches_a_gradient_someone_set_to_none(model):
+    flat = FlatParameters(list(model.parameters()))
+    param = next(model.parameters())
+    param.grad = None
+    flat.zero_grad()
+    ids = torch.randint(0, 20, (1, 5))
+    model.loss(ids[:, :-1], ids[:, 1:]).backward()
+    assert flat.grads[: param.numel()].abs().sum() > 0
