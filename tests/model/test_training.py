@@ -120,12 +120,12 @@ def test_heldout_loss_restores_training_mode(catmat):
     assert trainer.model.training
 
 
-def test_training_on_catmat_lowers_heldout_loss_by_at_least_one_nat(catmat):
-    """Tiny preset, 150 steps: measured 3.9 -> ~1.3 nats (uniform guess ln 80 = 4.38)."""
+def test_training_on_catmat_lowers_heldout_loss_by_at_least_two_nats(catmat):
+    """Tiny preset, 150 steps: measured 4.395 -> 1.118 nats (uniform guess ln 80 = 4.38)."""
     tokenizer, data = catmat
     model = TransformerLM(ModelConfig(vocab_size=tokenizer.vocab_size))
     trainer = Trainer(model, data, TrainConfig(eval_every=0))
     start = trainer.heldout_loss()
     trainer.run(150)
     end = trainer.heldout_loss()
-    assert start - end > 1.0, (start, end)
+    assert start - end > 2.0, (start, end)
