@@ -1,9 +1,8 @@
-"""A model's parameters and gradients as views into two flat buffers.
+"""A model's parameters as views into one flat buffer.
 
-The trainer reports every parameter's gradient norm and update ‖W_after − W_before‖ at every step.
-With one contiguous buffer, "copy every weight" is one memcpy and "subtract" one vector op, instead
-of one call per parameter: on the tiny preset that is the difference between the records costing
-a few percent of a step and a fifth of it (bench/bench_model.py).
+The trainer reports every parameter's update ‖W_after − W_before‖ at every step. With one
+contiguous buffer, "copy every weight" is one memcpy and "subtract" one vector op instead of one
+call per parameter (bench/bench_model.py measures what the records cost).
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from torch import nn
 
 
 class FlatParameters:
-    """Re-homes each parameter's data and gradient into slices of `values` and `grads`.
+    """Re-homes each parameter's data into a slice of `values`.
 
     The Parameter objects stay the same (the optimizer and state_dict see nothing different);
-    only their storage moves. Gradients accumulate in place into `grads`, so they must be zeroed
-    with `zero_grad()` here, never set to None.
+    only their storage moves, so in-place updates of any parameter show up in `values`.
     """
 
     def __init__(self, params: list[nn.Parameter]) -> None:
@@ -27,22 +25,14 @@ class FlatParameters:
         self.sizes = [p.numel() for p in params]
         with torch.no_grad():
             self.values = torch.cat([p.detach().reshape(-1) for p in params])  # (N,)
-        self.grads = torch.zeros_like(self.values)  # (N,)
-        self.value_views = list(torch.split(self.values, self.sizes))
-        self.grad_views = [
-            g.view_as(p) for g, p in zip(torch.split(self.grads, self.sizes), params, strict=True)
-        ]
-        for param, view in zip(params, self.value_views, strict=True):
+        for param, view in zip(params, torch.split(self.values, self.sizes), strict=True):
             param.data = view.view_as(param)
-        self.zero_grad()
-
-    def zero_grad(self) -> None:
-        """Zero the gradient buffer and (re)attach each parameter's slice of it as its .grad."""
-        self.grads.zero_()
-        for param, grad in zip(self.params, self.grad_views, strict=True):
-            if param.grad is not grad:
-                param.grad = grad
 
     def norms(self, flat: torch.Tensor) -> torch.Tensor:
         """Per-parameter L2 norms of a flat tensor laid out like `values`: (P,)."""
         return torch.stack(torch._foreach_norm(list(torch.split(flat, self.sizes))))
+
+    def grad_norms(self) -> torch.Tensor:
+        """Per-parameter L2 norms of the gradients (0 for a parameter without one): (P,)."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        return torch.stack(torch._foreach_norm(grads))

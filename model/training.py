@@ -144,16 +144,14 @@ class Trainer:
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(self.step + 1, loss_value, "non-finite loss")
-        self._flat.zero_grad()
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # With records on, the total comes from the per-parameter norms: one pass fewer.
-        grad_norms = self._flat.norms(self._flat.grads) if self.config.instrument else None
-        total = grad_norms.norm() if grad_norms is not None else self._flat.grads.norm()
-        grad_total = total.item()
+        grad_norms = self._flat.grad_norms()  # (P,)
+        grad_total = grad_norms.norm().item()
         if not math.isfinite(grad_total):
-            self._flat.zero_grad()
+            self.optimizer.zero_grad(set_to_none=True)
             raise TrainingDiverged(self.step + 1, loss_value, "non-finite gradient")
-        if grad_norms is not None:
+        if self.config.instrument:
             record = self._apply_update(grad_norms)
         else:
             self.optimizer.step()
