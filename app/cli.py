@@ -37,13 +37,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(host: str, port: int) -> int:
-    import uvicorn
-
+    """uvicorn with a graceful shutdown: on SIGTERM runs pause at the next chunk boundary,
+    streams get a bye (close 1001), every session is saved, and the exit code is 0."""
+    from app import server
     from app.main import create_app
 
     settings = get_settings().model_copy(update={"host": host, "port": port})
-    uvicorn.run(create_app(settings), host=host, port=port)
-    return 0
+    return server.serve(create_app(settings), host, port)
 
 
 def train(args: argparse.Namespace) -> int:

@@ -22,8 +22,9 @@ ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 SessionId = Annotated[str, Path(description="the id returned by POST /api/sessions")]
 
 
-def get_session(session_id: SessionId, manager: ManagerDep) -> Session:
-    return manager.get(session_id)
+async def get_session(session_id: SessionId, manager: ManagerDep) -> Session:
+    """The session in memory, or loaded back from the data directory (evicted, restarted)."""
+    return await manager.get(session_id)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,8 +1,14 @@
-"""The FastAPI app: settings in, routers and static files mounted, sessions made in the lifespan."""
+"""The FastAPI app: settings in, routers and static files mounted, sessions made in the lifespan.
+
+Shutdown: `app.server.Server` (what `attnflow serve` runs) drains the sessions on SIGTERM before
+uvicorn closes connections (streams get their bye); the lifespan's `manager.shutdown()` does the
+same for any other server, then closes every session.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,7 +17,8 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors, openapi
 from app.logs import configure
-from app.middleware import BodyLimitMiddleware
+from app.metrics import Metrics
+from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from app.routers import (
     catalog,
     checkpoint,
@@ -46,13 +53,16 @@ ROUTERS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure(settings.log_json)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.manager = SessionManager(settings)
+        app.state.manager = SessionManager(settings, metrics)
         await app.state.manager.start()
+        warm = asyncio.create_task(asyncio.to_thread(pages.plotly_asset))  # gzip it once, early
         yield
         await app.state.manager.shutdown()
+        await warm
 
     app = FastAPI(
         title="attnflow",
@@ -61,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Watch a transformer block learn: sessions, training, traces.",
     )
     app.dependency_overrides[get_settings] = lambda: settings
+    app.state.metrics = metrics
+    _session_gauges(app, metrics)
     errors.install(app)
     openapi.install(app, settings)
     app.add_middleware(
@@ -75,8 +87,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Outermost, so it times and counts everything, 413s and CORS preflights included.
+    app.add_middleware(AccessLogMiddleware, metrics=metrics, routes=app.router.routes)
     for module in ROUTERS:  # before the /static mount: pages serves /static/vendor/plotly.min.js
         app.include_router(module.router)
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app
+
+
+def _session_gauges(app: FastAPI, metrics: Metrics) -> None:
+    """Gauges read from the running manager at scrape time (0 before start-up)."""
+
+    def reading(read: Callable[[SessionManager], float]) -> Callable[[], float]:
+        def value() -> float:
+            manager = getattr(app.state, "manager", None)
+            return read(manager) if manager is not None else 0.0
+
+        return value
+
+    gauges: list[tuple[str, str, Callable[[SessionManager], float]]] = [
+        ("attnflow_sessions", "sessions in memory", lambda m: len(m.sessions)),
+        ("attnflow_sessions_running", "sessions training in the background", lambda m: m.running),
+        (
+            "attnflow_session_steps",
+            "sum of the steps of the sessions in memory",
+            lambda m: sum(s.step for s in list(m.sessions.values())),
+        ),
+        ("attnflow_stream_clients", "WebSocket streams open", lambda m: m.stream_clients),
+        (
+            "attnflow_sessions_saved",
+            "sessions saved in the data directory",
+            lambda m: len(m.store) if m.store is not None else 0,
+        ),
+    ]
+    for name, text, read in gauges:
+        metrics.add_gauge(name, text, reading(read))

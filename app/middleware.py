@@ -1,17 +1,39 @@
-"""Request-body limits, enforced before a body is buffered (pure ASGI, no BaseHTTPMiddleware).
+"""Pure ASGI middleware (no BaseHTTPMiddleware): request-body limits and the access log.
 
-A Content-Length over the limit is answered at once with 413, without reading a byte; a body
-without one (chunked) is counted as it streams in and refused as soon as it passes the limit.
-Checkpoint uploads get their own, larger limit.
+Body limits: a Content-Length over the limit is answered at once with 413, without reading a
+byte; a body without one (chunked) is counted as it streams in and refused as soon as it passes
+the limit. Checkpoint uploads get their own, larger limit.
+
+Access log: one line per request (per WebSocket, when it ends) on `attnflow.access` with a
+request id (the client's X-Request-ID when it is sane, else a new one; echoed in the response),
+the method, the route *template* (never the raw path: it holds the session id), the status, the
+duration and the first 8 characters of the session id. Never bodies, query strings or headers.
+The same pass feeds the request counter and latency histogram of /metrics.
 """
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+import logging
+import re
+import secrets
+import time
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_response
+from app.metrics import Metrics
+from app.services.store import short
+
+access_log = logging.getLogger("attnflow.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:=+/-]{1,128}$")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"
+# Probes hit these every few seconds: logged at DEBUG unless they fail.
+QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
 
 
 def is_upload(method: str, path: str) -> bool:
@@ -66,3 +88,92 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> tuple[str, str | None]:
+    """(route template, session id) of a request: from the router's match when it ran, else by
+    matching the routes here (a 413 answered before routing)."""
+    route = scope.get("route")
+    params = scope.get("path_params") or {}
+    if route is None:
+        for candidate in routes:
+            match, child = candidate.matches(scope)
+            if match != Match.NONE:
+                route, params = candidate, child.get("path_params", {})
+                break
+    if route is None:
+        return UNMATCHED, None
+    path = str(getattr(route, "path", UNMATCHED))
+    if isinstance(route, Mount):
+        path = f"{path}/{{path}}"
+    session = params.get("session_id")
+    return path, session if isinstance(session, str) else None
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = Headers(scope=scope).get("x-request-id")
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status: int | None = None
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and status is None:
+                status = 403  # refused before the handshake completed
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            self._record(scope, request_id, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, request_id: str, status: int | None, seconds: float) -> None:
+        route, session = route_template(scope, self.routes)
+        websocket = scope["type"] == "websocket"
+        method = "WS" if websocket else scope.get("method", "OTHER")
+        method = method if websocket or method in METHODS else "OTHER"
+        code = status if status is not None else 500
+        if not websocket:
+            self.metrics.requests.inc(method=method, route=route, status=str(code))
+            self.metrics.latency.observe(seconds, method=method, route=route)
+        ms = seconds * 1000
+        level = logging.DEBUG if route in QUIET_ROUTES and code < 400 else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        fields = {
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": code,
+            "duration_ms": round(ms, 2),
+            "session": short(session) if session else None,
+        }
+        suffix = f" session={fields['session']}" if session else ""
+        access_log.log(
+            level,
+            "%s %s %d %.1f ms request_id=%s%s",
+            method,
+            route,
+            code,
+            ms,
+            request_id,
+            suffix,
+            extra=fields,
+        )

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     data_dir: Path = ROOT / "data"
+    # Sessions saved under data_dir/sessions/: changed ones every persist_every_s seconds (so a
+    # kill -9 loses at most that much training), all of them on shutdown.
+    persist: bool = True
+    persist_every_s: float = Field(default=10.0, gt=0, le=86_400)
+    max_saved_sessions: int = Field(
+        default=64, ge=1, le=100_000, description="sessions kept on disk (least recently used go)"
+    )
     log_json: bool = False
     # 0 = automatic: 1 intra-op thread for small models (measured faster on 2 shared cores,
     # and it leaves a core to the server), all cores for models above `threads_above_parameters`.

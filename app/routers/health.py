@@ -1,11 +1,11 @@
-"""Liveness and a few process figures; no model work, so these answer while sessions train."""
+"""Liveness and the process's figures; no model work, so these answer while sessions train."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse
 
-from app.deps import ManagerDep
+from app.metrics import CONTENT_TYPE, Metrics
 from app.schemas import Health
 
 router = APIRouter(tags=["service"])
@@ -18,15 +18,8 @@ async def healthz() -> Health:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(manager: ManagerDep) -> PlainTextResponse:
-    """Prometheus text format: open sessions, running ones, steps trained."""
-    sessions = list(manager.sessions.values())
-    lines = [
-        "# TYPE attnflow_sessions gauge",
-        f"attnflow_sessions {len(sessions)}",
-        "# TYPE attnflow_sessions_running gauge",
-        f"attnflow_sessions_running {sum(s.running for s in sessions)}",
-        "# TYPE attnflow_session_steps gauge",
-        f"attnflow_session_steps {sum(s.step for s in sessions)}",
-    ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+async def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: requests by route and status, request latency, sessions in
+    memory, running and saved, training steps (total and per second), stream clients, saves."""
+    registry: Metrics = request.app.state.metrics
+    return PlainTextResponse(registry.render(), media_type=CONTENT_TYPE)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from app.deps import ManagerDep, SessionDep
+from app.deps import ManagerDep, SessionDep, SessionId
 from app.routers import SESSION_ERRORS, errors
 from app.schemas import SessionCreate, SessionInfo
 
@@ -29,9 +29,10 @@ async def get_session(session: SessionDep) -> dict[str, Any]:
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=SESSION_ERRORS)
-async def delete_session(session: SessionDep, manager: ManagerDep) -> Response:
-    """Delete the session; its watchers get a `bye` message."""
-    manager.remove(session.id, "deleted")
+async def delete_session(session_id: SessionId, manager: ManagerDep) -> Response:
+    """Delete the session, from memory and from the data directory; its watchers get a `bye`
+    message."""
+    await manager.delete(session_id)
     return Response(status_code=204)
 
 

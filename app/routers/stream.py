@@ -55,7 +55,7 @@ async def stream(
         return
     await websocket.accept()
     try:
-        session = manager.get(session_id)
+        session = await manager.get(session_id)
     except ApiError as exc:
         await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
         await websocket.close(code=SESSION_GONE)
@@ -68,13 +68,15 @@ async def stream(
         "running": session.running,
         "comparing": session.comparing,
     }
-    await websocket.send_text(dumps(hello).decode())
+    manager.stream_clients += 1
     try:
+        await websocket.send_text(dumps(hello).decode())
         async with anyio.create_task_group() as group:
             group.start_soon(_pump, websocket, watcher, group.cancel_scope)
             group.start_soon(_drain, websocket, group.cancel_scope)
+        if watcher.close_code is not None:  # the server ended it: close properly after the bye
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await websocket.close(code=watcher.close_code)
     finally:
         session.broadcaster.unsubscribe(watcher)
-    if session.closed:  # say goodbye properly; a client that left needs nothing
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close()
+        manager.stream_clients -= 1

@@ -6,6 +6,8 @@ app with the same corpus, tokenizer and settings. Sizes are checked before anyth
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,34 @@ class Parts:
     model: TransformerLM
     step: int = 0
     optimizer_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    # The training-batch generator's state: a resumed run draws the batches the original would.
+    generator_state: torch.Tensor | None = None
+    # Which history belongs to this model (set when a saved session is loaded back).
+    lineage: str | None = None
+
+
+def encode_generator(generator: torch.Generator) -> str:
+    """A torch.Generator's state as base64 (it goes into a checkpoint's JSON `extra`)."""
+    return base64.b64encode(generator.get_state().numpy().tobytes()).decode("ascii")
+
+
+def decode_generator(value: object) -> torch.Tensor | None:
+    """The state `encode_generator` wrote, or None when `value` is not one (then the run
+    reseeds its generator: same batches as a fresh session, not those of the original run)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    if len(raw) != torch.Generator().get_state().numel():
+        return None
+    state = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    try:
+        torch.Generator().set_state(state)
+    except (RuntimeError, ValueError):
+        return None
+    return state
 
 
 class DeviceTokenStream(TokenStream):
@@ -216,5 +246,12 @@ def from_checkpoint(
     )
     state = {k: v.to(device) for k, v in checkpoint.optimizer_state.items()}
     return Parts(
-        spec, text, checkpoint.tokenizer, data, checkpoint.model.to(device), checkpoint.step, state
+        spec,
+        text,
+        checkpoint.tokenizer,
+        data,
+        checkpoint.model.to(device),
+        checkpoint.step,
+        state,
+        generator_state=decode_generator(extra.get("data_generator")),
     )

@@ -26,6 +26,22 @@ def _floats(values: array) -> np.ndarray:
     return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.float32).copy()
 
 
+def _as_floats(values: Any) -> np.ndarray:
+    """A JSON list of numbers (null = NaN) as float64."""
+    if not isinstance(values, list):
+        raise ValueError("a saved column is not a list")
+    return np.array(values, dtype=np.float64).reshape(-1)  # None -> nan
+
+
+def _ints(values: Any) -> np.ndarray:
+    if not isinstance(values, list):
+        raise ValueError("saved steps are not a list")
+    steps = np.array(values, dtype=np.int64).reshape(-1)
+    if len(steps) and (np.any(np.diff(steps) <= 0) or steps[0] < 0):
+        raise ValueError("saved steps are not increasing")
+    return steps
+
+
 class MetricsLog:
     def __init__(self, names: list[str], max_points: int) -> None:
         self._lock = threading.Lock()
@@ -104,6 +120,55 @@ class MetricsLog:
                 "time_ms": _floats(self.columns["time_ms"]),
                 **{k: {n: _floats(c) for n, c in s.items()} for k, s in self.per_parameter.items()},
             }
+
+    def restore(self, data: dict[str, Any], up_to_step: int) -> None:
+        """Adopt a saved `to_dict()` (JSON-decoded, null for NaN), keeping steps <= up_to_step.
+
+        ValueError when the columns do not line up; the log is left unchanged then.
+        """
+        steps = _ints(data["train"]["steps"])
+        keep = steps <= up_to_step
+        n = len(steps)
+
+        def column(values: Any) -> np.ndarray:
+            array = _as_floats(values)
+            if len(array) != n:
+                raise ValueError(f"a column has {len(array)} values for {n} steps")
+            return array[keep]
+
+        columns = {
+            "loss": column(data["train"]["loss"]),
+            "lr": column(data["lr"]),
+            "grad_norm": column(data["grad_norm"]),
+            "time_ms": column(data["time_ms"]),
+        }
+        per_parameter = {}
+        for kind in PER_PARAMETER:
+            saved = data.get(kind) or {}
+            per_parameter[kind] = {
+                name: column(saved[name]) if name in saved else np.full(int(keep.sum()), np.nan)
+                for name in self.names
+            }
+        eval_steps = _ints(data["heldout"]["steps"])
+        eval_loss = _as_floats(data["heldout"]["loss"])
+        if len(eval_steps) != len(eval_loss):
+            raise ValueError("held-out steps and losses differ in length")
+        eval_keep = eval_steps <= up_to_step
+        stride = int(data.get("stride", 1))
+        if stride < 1 or stride & (stride - 1):
+            raise ValueError(f"stride {stride} is not a power of two")
+        with self._lock:
+            self.stride = stride
+            self.steps = array("q", steps[keep].tobytes())
+            self.columns = {
+                k: array("d", v.astype(np.float64).tobytes()) for k, v in columns.items()
+            }
+            self.per_parameter = {
+                kind: {n: array("f", v.astype(np.float32).tobytes()) for n, v in series.items()}
+                for kind, series in per_parameter.items()
+            }
+            self.eval_steps = array("q", eval_steps[eval_keep].tobytes())
+            self.eval_loss = array("d", eval_loss[eval_keep].astype(np.float64).tobytes())
 
     def rows(self) -> tuple[list[str], list[list[float | int | None]]]:
         """A table with one row per kept step: for CSV and metrics.json."""
@@ -187,3 +252,16 @@ class SnapshotStore:
     def get(self, step: int) -> SnapshotData | None:
         with self._lock:
             return self._items.get(step)
+
+    def items(self) -> tuple[list[SnapshotData], int]:
+        """(snapshots in step order, current period): what a save writes."""
+        with self._lock:
+            return [self._items[s] for s in sorted(self._items)], self.every
+
+    def restore(self, snapshots: list[SnapshotData], every: int) -> None:
+        """Replace the store with saved snapshots and their period."""
+        with self._lock:
+            self.every = max(self.base_every, every)
+            self._items = {snap.step: snap for snap in snapshots}
+            while len(self._items) > self.max_snapshots and self._drop_periodic():
+                pass

@@ -5,12 +5,16 @@ Concurrency: every touch of the model (step, forward, weights, checkpoint) runs 
 chunks of ~`CHUNK_SECONDS`; between chunks the worker picks up queued requests (a forward pass
 during a long run waits at most one chunk) and a pause takes effect. `lock` (asyncio) gives one
 caller at a time the right to train: /train, /run, /reset and checkpoint loads queue on it.
+
+Persistence: `capture` (worker thread, so between steps) copies everything a save writes;
+`revision` counts changes, so the manager saves only sessions that changed since their last save.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -18,11 +22,13 @@ from typing import Any
 import torch
 
 from app.errors import ApiError
+from app.metrics import Metrics
 from app.responses import dumps
-from app.services.builder import Parts, make_stream
+from app.services.builder import CUSTOM, Parts, encode_generator, make_stream
 from app.services.forward import ForwardOptions, forward_payload
 from app.services.history import MetricsLog, SnapshotStore
 from app.services.recorder import Recorder
+from app.services.store import HISTORY_FORMAT, SavedFiles, SavedState, short
 from app.services.stream import Broadcaster
 from app.services.weights import initial_state, weights_payload
 from app.services.worker import Worker, threads_for
@@ -41,12 +47,17 @@ MAX_CHUNK = 256
 
 class Session:
     def __init__(
-        self, session_id: str, settings: Settings, loop: asyncio.AbstractEventLoop
+        self,
+        session_id: str,
+        settings: Settings,
+        loop: asyncio.AbstractEventLoop,
+        metrics: Metrics | None = None,
     ) -> None:
         self.id = session_id
         self.settings = settings
+        self.metrics = metrics
         self.broadcaster = Broadcaster(loop, settings.stream_queue)
-        self.worker = Worker(f"session-{session_id[:6]}", 1)
+        self.worker = Worker(f"session-{short(session_id)}", 1)
         self.lock = asyncio.Lock()
         self.last_used = time.monotonic()
         self.run_task: asyncio.Task[None] | None = None
@@ -55,7 +66,14 @@ class Session:
         self.closed = False
         self._stop = threading.Event()
         self._compare_stop = threading.Event()
+        self._halt = threading.Event()  # the server is stopping: no more steps of any kind
         self._step_seconds = 0.01
+        # Changes since creation (steps, loads, comparisons) and the count the last save saw.
+        self.revision = 0
+        self.saved_revision = -1
+        self.last_save = float("-inf")  # monotonic time the last save finished
+        self.save_lock = asyncio.Lock()
+        self.lineage = ""
 
     # -- building (worker thread) ------------------------------------------------------------
 
@@ -92,7 +110,12 @@ class Session:
         self.trainer = Trainer(model, parts.data, self.spec.train, callbacks=[self.recorder])
         if parts.optimizer_state:
             restore_optimizer(model, self.trainer.optimizer, parts.optimizer_state)
+        if parts.generator_state is not None:
+            self.trainer.generator.set_state(parts.generator_state)
         self.trainer.step = parts.step
+        # A new lineage whenever the weights stop following from the saved history (reset, load).
+        self.lineage = parts.lineage or secrets.token_hex(8)
+        self.revision += 1
         self.init_state = initial_state(model)
         self.bigram_bound = bigram_entropy(parts.data.train, parts.data.heldout, config.vocab_size)
         self.recorder.snapshot(parts.step, None)
@@ -118,6 +141,14 @@ class Session:
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
+
+    @property
+    def dirty(self) -> bool:
+        """Changed since the last save (or never saved)."""
+        return self.revision != self.saved_revision
+
+    def last_used_wall(self) -> float:
+        return time.time() - (time.monotonic() - self.last_used)
 
     def info(self) -> dict[str, Any]:
         config = self.model.config
@@ -157,13 +188,14 @@ class Session:
         records: list[StepRecord] = []
         try:
             for _ in range(n):
-                if background and self._stop.is_set():
+                if (background and self._stop.is_set()) or self._halt.is_set():
                     break
                 records.append(self.trainer.train_step())
         except TrainingDiverged as exc:
             return records, exc
         finally:
             if records:  # a running average of step time sizes the next chunk
+                self.revision += 1
                 per_step = (time.perf_counter() - started) / len(records)
                 self._step_seconds = 0.7 * self._step_seconds + 0.3 * per_step
         return records, None
@@ -177,10 +209,14 @@ class Session:
         kept: list[StepRecord] = []
         done = 0
         while done < steps and not (background and self._stop.is_set()):
+            if self._halt.is_set():
+                break
             records, diverged = await self.worker.call(
                 self._steps, self._chunk(steps - done), background
             )
             done += len(records)
+            if self.metrics is not None:
+                self.metrics.count_steps(len(records))
             if keep:
                 kept.extend(records)
             if diverged is not None:
@@ -206,6 +242,8 @@ class Session:
         }
 
     def start_run(self, steps: int, lr: float | None) -> None:
+        if self._halt.is_set():
+            raise ApiError(503, "the server is shutting down", headers={"Retry-After": "10"})
         self._refuse_if_running("start a run")
         if self.lock.locked():
             raise ApiError(409, "cannot start a run while another training call is in progress")
@@ -229,7 +267,7 @@ class Session:
                 raise
             except Exception as exc:  # reported on the stream; the session stays usable
                 if not self.closed:
-                    log.exception("background run of session %s failed", self.id[:6])
+                    log.exception("background run of session %s failed", short(self.id))
                 state, message = "paused", f"stopped by an error: {exc}"
             finally:
                 self.touch()
@@ -285,31 +323,91 @@ class Session:
 
         return await self.worker.call(job)
 
-    async def checkpoint(self) -> bytes:
-        def job() -> bytes:
-            return to_bytes(
-                self.model,
-                self.tokenizer,
-                self.step,
-                extra=self.spec.to_extra(self.parts.text),
-                optimizer=self.trainer.optimizer,
-            )
+    def _extra(self, text: str | None) -> dict[str, Any]:
+        """Worker thread: the checkpoint's `extra`, with the settings and batch order as of now."""
+        extra = self.spec.to_extra(text)
+        extra["train"] = self.trainer.config.to_dict()  # the current lr after a change
+        extra["data_generator"] = encode_generator(self.trainer.generator)
+        return extra
 
-        return await self.worker.call(job)
+    def _checkpoint_bytes(self, text: str | None, **more: Any) -> bytes:
+        return to_bytes(
+            self.model,
+            self.tokenizer,
+            self.step,
+            extra={**self._extra(text), **more},
+            optimizer=self.trainer.optimizer,
+        )
+
+    async def checkpoint(self) -> bytes:
+        return await self.worker.call(self._checkpoint_bytes, self.parts.text)
+
+    def _history_data(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            **self.log.to_dict(),
+            "snapshots": self.snapshots.steps(),
+            "comparison": self.comparison,
+        }
 
     def history(self) -> bytes:
         """Any thread: the log has its own lock."""
-        data = self.log.to_dict()
+        data = self._history_data()
         data.pop("time_ms")
         data.pop("lr")
-        return dumps(
-            {
-                "step": self.step,
-                **data,
-                "snapshots": self.snapshots.steps(),
-                "comparison": self.comparison,
-            }
+        return dumps(data)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def capture(self) -> SavedState:
+        """Worker thread, between steps: a consistent copy of what a save writes."""
+        revision = self.revision
+        snapshots, every = self.snapshots.items()
+        history = {
+            "format": HISTORY_FORMAT,
+            "version": 1,
+            "lineage": self.lineage,
+            "names": self.log.names,
+            **self._history_data(),
+        }
+        custom = self.spec.corpus == CUSTOM
+        return SavedState(
+            session_id=self.id,
+            revision=revision,
+            step=self.step,
+            # the user's text goes to corpus.txt, once, not into every checkpoint's header
+            checkpoint=self._checkpoint_bytes(None, lineage=self.lineage),
+            history=history,
+            snapshots=[s for s in snapshots if s.step <= self.step],
+            snapshot_every=every,
+            text=self.parts.text if custom else None,
+            last_used=self.last_used_wall(),
+            lineage=self.lineage,
         )
+
+    async def restore(self, files: SavedFiles) -> list[str]:
+        """Put a saved history and snapshots back (after `install` of the saved checkpoint);
+        returns what could not be restored, for the log."""
+        return await self.worker.call(self._restore, files)
+
+    def _restore(self, files: SavedFiles) -> list[str]:
+        problems = list(files.problems)
+        history = files.history
+        if history is not None:
+            comparison = history.get("comparison")
+            self.comparison = comparison if isinstance(comparison, dict) else None
+            if history.get("lineage") != self.lineage:
+                problems.append("history.json belongs to other weights (not shown)")
+            else:
+                try:
+                    self.log.restore(history, self.step)
+                except (KeyError, TypeError, ValueError) as exc:
+                    problems.append(f"history.json is malformed ({exc})")
+        if files.snapshots and files.snapshot_lineage == self.lineage:
+            kept = [s for s in files.snapshots if s.step <= self.step]
+            self.snapshots.restore(kept, files.snapshot_every)
+        self.saved_revision = self.revision
+        return problems
 
     # -- comparison ----------------------------------------------------------------------------
 
@@ -349,9 +447,10 @@ class Session:
 
         try:
             self.comparison = await worker.call(job)
+            self.revision += 1
             self.broadcaster.publish_message({"type": "compare_done", "result": self.comparison})
         except Exception as exc:
-            log.exception("comparison of session %s failed", self.id[:6])
+            log.exception("comparison of session %s failed", short(self.id))
             self.broadcaster.publish_message(
                 {"type": "compare_done", "result": None, "message": f"failed: {exc}"}
             )
@@ -361,14 +460,22 @@ class Session:
 
     # -- ending --------------------------------------------------------------------------------
 
-    def close(self, reason: str) -> None:
+    def halt(self) -> list[asyncio.Task[None]]:
+        """Stop every kind of training at the next step boundary (shutdown); returns the tasks
+        to wait for. Requests still get answers; new runs are refused with 503."""
+        self._halt.set()
+        self._stop.set()
+        self._compare_stop.set()
+        return [t for t in (self.run_task, self.compare_task) if t is not None and not t.done()]
+
+    def close(self, reason: str, code: int = 1000) -> None:
         self.closed = True
         self._stop.set()
         self._compare_stop.set()
         for task in (self.run_task, self.compare_task):
             if task is not None and not task.done():
                 task.cancel()
-        self.broadcaster.close(reason)
+        self.broadcaster.close(reason, code)
         self.worker.shutdown()
 
 

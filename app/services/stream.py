@@ -33,6 +33,8 @@ class Watcher:
         self.skipped_total = 0
         self.delivered = 0
         self.closed = False
+        # Set when the server ends the stream: the WebSocket close code to send after the bye.
+        self.close_code: int | None = None
 
     def put(self, kind: str, body: bytes) -> None:
         if self.closed:
@@ -55,7 +57,9 @@ class Watcher:
                 self.skipped_total += 1
                 return
 
-    def close(self) -> None:
+    def close(self, code: int | None = None) -> None:
+        if not self.closed and code is not None:
+            self.close_code = code
         self.closed = True
         self._wakeup.set()
 
@@ -114,9 +118,10 @@ class Broadcaster:
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.publish, message["type"], body)
 
-    def close(self, reason: str) -> None:
-        """Say goodbye to every watcher and end their streams."""
+    def close(self, reason: str, code: int = 1000) -> None:
+        """Say goodbye to every watcher and end their streams with close `code` (1001 when the
+        server is going away)."""
         self.publish_message({"type": "bye", "reason": reason})
         for watcher in list(self.watchers):
-            watcher.close()
+            watcher.close(code)
         self.watchers.clear()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import warnings
@@ -28,6 +30,19 @@ with warnings.catch_warnings():  # starlette suggests httpx2 for its test client
     from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[2]
+# Every app of the test run saves its sessions under here (persistence stays on, as deployed),
+# each in its own fresh directory so no test sees another's sessions come back.
+DATA_ROOT = Path(tempfile.mkdtemp(prefix="attnflow-tests-"))
+
+
+def fresh_data_dir() -> Path:
+    return Path(tempfile.mkdtemp(dir=DATA_ROOT))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_data_root() -> Iterator[None]:
+    yield
+    shutil.rmtree(DATA_ROOT, ignore_errors=True)
 
 
 def make_settings(**changes: Any) -> Settings:
@@ -41,6 +56,7 @@ def make_settings(**changes: Any) -> Settings:
         "torch_threads": 1,
     }
     values.update(changes)
+    values.setdefault("data_dir", fresh_data_dir())
     return Settings(**values)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
-
-from app import cli
+from app import cli, server
 
 
 def test_train_writes_a_checkpoint_the_app_imports(tmp_path, client, capsys):
@@ -45,7 +43,7 @@ def test_train_refuses_unknown_presets_with_a_message(tmp_path, capsys):
 
 def test_no_command_serves_on_the_settings_host_and_port(monkeypatch):
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: calls.append((host, port)))
+    monkeypatch.setattr(server, "serve", lambda app, host, port: calls.append((host, port)) or 0)
     assert cli.main([]) == 0
     assert cli.main(["serve", "--port", "9001"]) == 0
     assert calls == [("127.0.0.1", 8000), ("127.0.0.1", 9001)]

@@ -16,6 +16,26 @@ def test_plotly_is_served_offline_with_long_cache_headers(client):
     assert len(response.content) > 1_000_000
 
 
+@pytest.mark.skipif(plotly_path() is None, reason="plotly is not installed")
+def test_plotly_goes_gzip_compressed_with_an_etag(client):
+    url = "/static/vendor/plotly.min.js"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    raw = plain.content
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == raw  # httpx unzips
+    assert zipped.num_bytes_downloaded < len(raw) / 3  # 1.5 MB on the wire instead of 4.8 MB
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    for response in (plain, zipped):
+        again = client.get(url, headers={"If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+
 def test_index_without_a_template_points_to_the_docs(make_client, tmp_path):
     client = make_client(templates_dir=tmp_path, static_dir=tmp_path / "none")
     response = client.get("/")

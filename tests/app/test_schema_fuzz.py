@@ -16,6 +16,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.main import create_app
 from app.settings import Settings
 
+from .conftest import fresh_data_dir
+
 APP = create_app(
     Settings(
         max_sessions=6,
@@ -26,6 +28,7 @@ APP = create_app(
         max_upload_bytes=2 * 1024 * 1024,
         torch_threads=1,
         stream_attention_interval_s=0.0,
+        data_dir=fresh_data_dir(),
     )
 )
 # A body over the size limit is refused with 413 before it is parsed: invalid data can be

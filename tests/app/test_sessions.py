@@ -196,12 +196,28 @@ async def test_chunked_body_over_the_limit_is_refused_while_streaming(make_app):
 
 
 def test_least_recently_used_idle_session_is_evicted_past_the_limit(make_client):
-    client = make_client(max_sessions=2)
+    client = make_client(max_sessions=2, persist=False)
     first, second = client.post("/api/sessions").json(), client.post("/api/sessions").json()
     client.get(f"/api/sessions/{first['id']}")  # first is now the most recent
     client.post("/api/sessions").json()
     assert client.get(f"/api/sessions/{second['id']}").status_code == 404
     assert client.get(f"/api/sessions/{first['id']}").status_code == 200
+
+
+def test_an_evicted_session_is_saved_and_comes_back_when_used(make_client):
+    client = make_client(max_sessions=2)
+    first, second = client.post("/api/sessions").json(), client.post("/api/sessions").json()
+    client.post(f"/api/sessions/{second['id']}/train", json={"steps": 3})
+    client.get(f"/api/sessions/{first['id']}")  # second is now the least recently used
+    client.post("/api/sessions")
+    manager = client.app.state.manager
+    assert second["id"] not in manager.sessions  # out of memory ...
+    info = client.get(f"/api/sessions/{second['id']}")  # ... but on disk, and back under its id
+    assert info.status_code == 200
+    assert info.json()["step"] == 3
+    assert len(manager.sessions) == 2
+    history = client.get(f"/api/sessions/{second['id']}/history").json()
+    assert history["train"]["steps"] == [1, 2, 3]
 
 
 def test_creating_a_session_when_all_slots_are_busy_is_503_with_retry_after(make_client):
@@ -217,10 +233,19 @@ def test_creating_a_session_when_all_slots_are_busy_is_503_with_retry_after(make
 
 
 def test_idle_session_expires_after_the_ttl(make_client):
-    client = make_client(session_ttl_s=0.2)
+    client = make_client(session_ttl_s=0.2, persist=False)
     info = client.post("/api/sessions").json()
     time.sleep(0.3)
     assert client.get(f"/api/sessions/{info['id']}").status_code == 404
+
+
+def test_an_expired_session_leaves_memory_but_not_the_disk(make_client):
+    client = make_client(session_ttl_s=0.2)
+    info = client.post("/api/sessions").json()
+    time.sleep(0.3)
+    client.post("/api/sessions")  # creation passes the reaper's check at once
+    assert info["id"] not in client.app.state.manager.sessions
+    assert client.get(f"/api/sessions/{info['id']}").status_code == 200
 
 
 def test_reset_gives_fresh_weights_and_clears_history(client, session):
