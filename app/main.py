@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     # Outermost, so it times and counts everything, 413s and CORS preflights included.
-    app.add_middleware(AccessLogMiddleware, metrics=metrics, routes=app.router.routes)
+    app.add_middleware(
+        AccessLogMiddleware, metrics=metrics, templates=lambda: list(app.openapi()["paths"])
+    )
     for module in ROUTERS:  # before the /static mount: pages serves /static/vendor/plotly.min.js
         app.include_router(module.router)
     if settings.static_dir.is_dir():

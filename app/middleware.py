@@ -17,11 +17,12 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_response
@@ -90,31 +91,49 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> tuple[str, str | None]:
-    """(route template, session id) of a request: from the router's match when it ran, else by
-    matching the routes here (a 413 answered before routing)."""
+class Templates:
+    """Path templates to name a request the router never saw (a 413 answered before routing):
+    the API's paths from its OpenAPI document, compiled on first use."""
+
+    def __init__(self, source: Callable[[], Iterable[str]]) -> None:
+        self.source = source
+        self._compiled: list[tuple[str, re.Pattern[str]]] | None = None
+
+    def match(self, path: str) -> tuple[str, dict[str, Any]] | None:
+        if self._compiled is None:
+            self._compiled = [(t, compile_path(t)[0]) for t in self.source()]
+        for template, pattern in self._compiled:
+            found = pattern.match(path)
+            if found:
+                return template, found.groupdict()
+        return None
+
+
+def route_template(scope: Scope, templates: Templates) -> tuple[str, str | None]:
+    """(route template, session id) of a request: from the router's match when it ran, else
+    from the API's path templates."""
     route = scope.get("route")
     params = scope.get("path_params") or {}
-    if route is None:
-        for candidate in routes:
-            match, child = candidate.matches(scope)
-            if match != Match.NONE:
-                route, params = candidate, child.get("path_params", {})
-                break
-    if route is None:
-        return UNMATCHED, None
-    path = str(getattr(route, "path", UNMATCHED))
-    if isinstance(route, Mount):
-        path = f"{path}/{{path}}"
+    if route is not None:
+        path = str(getattr(route, "path", UNMATCHED))
+        if isinstance(route, Mount):
+            path = f"{path}/{{path}}"
+    else:
+        found = templates.match(scope.get("path", ""))
+        if found is None:
+            return UNMATCHED, None
+        path, params = found
     session = params.get("session_id")
     return path, session if isinstance(session, str) else None
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, templates: Callable[[], Iterable[str]]
+    ) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = routes
+        self.templates = Templates(templates)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -145,7 +164,7 @@ class AccessLogMiddleware:
             self._record(scope, request_id, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, request_id: str, status: int | None, seconds: float) -> None:
-        route, session = route_template(scope, self.routes)
+        route, session = route_template(scope, self.templates)
         websocket = scope["type"] == "websocket"
         method = "WS" if websocket else scope.get("method", "OTHER")
         method = method if websocket or method in METHODS else "OTHER"

@@ -212,6 +212,8 @@ class SessionManager:
             files = await asyncio.to_thread(self.store.read, session_id)
             parts = await asyncio.to_thread(self._saved_parts, files)
             session = Session(session_id, self.settings, asyncio.get_running_loop(), self.metrics)
+            # its last use before the restart, until it is used again (the TTL starts afresh)
+            session.used_at = self.store.last_used(session_id) or session.used_at
             try:
                 await session.install(parts)
                 problems = await session.restore(files)

@@ -59,7 +59,8 @@ class Session:
         self.broadcaster = Broadcaster(loop, settings.stream_queue)
         self.worker = Worker(f"session-{short(session_id)}", 1)
         self.lock = asyncio.Lock()
-        self.last_used = time.monotonic()
+        self.last_used = time.monotonic()  # for the TTL
+        self.used_at = time.time()  # saved: the order sessions come back in after a restart
         self.run_task: asyncio.Task[None] | None = None
         self.compare_task: asyncio.Task[None] | None = None
         self.comparison: dict[str, Any] | None = None
@@ -141,6 +142,7 @@ class Session:
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
+        self.used_at = time.time()
 
     @property
     def dirty(self) -> bool:
@@ -148,7 +150,7 @@ class Session:
         return self.revision != self.saved_revision
 
     def last_used_wall(self) -> float:
-        return time.time() - (time.monotonic() - self.last_used)
+        return self.used_at
 
     def info(self) -> dict[str, Any]:
         config = self.model.config

@@ -249,6 +249,10 @@ class SessionStore:
             ready = [i for i in self.index if i not in self.broken]
             return sorted(ready, key=lambda i: self.index[i], reverse=True)
 
+    def last_used(self, session_id: str) -> float | None:
+        with self._lock:
+            return self.index.get(session_id)
+
     def has(self, session_id: str) -> bool:
         with self._lock:
             return session_id in self.index and session_id not in self.broken

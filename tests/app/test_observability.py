@@ -55,6 +55,25 @@ def test_every_request_has_one_json_access_line_without_ids_or_bodies(make_clien
     assert "zebra" not in err
 
 
+def test_a_body_refused_before_routing_still_gets_its_route(make_client, capsys):
+    client = make_client(max_body_bytes=1024, log_json=True)
+    sid = create_session(client)["id"]
+    capsys.readouterr()
+    response = client.post(
+        f"/api/sessions/{sid}/forward",
+        content=b"x" * 5000,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    (line,) = access_lines(capsys.readouterr().err)
+    assert (line["route"], line["status"], line["session"]) == (
+        "/api/sessions/{session_id}/forward",
+        413,
+        sid[:8],
+    )
+    assert line["request_id"] == response.headers["x-request-id"]
+
+
 @pytest.mark.parametrize(
     ("sent", "honoured"),
     [("abc-123", True), ("a" * 129, False), ("two words", False), ("x\u00e9", False)],

@@ -152,6 +152,8 @@ def test_restored_sessions_count_toward_the_limit_most_recent_first(tmp_path, ca
         for sid in (old, middle, recent):
             client.get(f"/api/sessions/{sid}")
             time.sleep(0.01)
+    with started(tmp_path) as client:  # loaded, not used: their last use stays what it was
+        wait_for(lambda: len(client.app.state.manager.sessions) == 3)
     capsys.readouterr()
     with started(tmp_path, max_sessions=2) as client:
         manager = client.app.state.manager
