@@ -51,7 +51,11 @@ def free_port() -> int:
 def server(**env: str) -> Iterator[str]:
     """uvicorn serving the app in a child process; yields its base URL."""
     port = free_port()
-    environment = {**os.environ, **{f"ATTNFLOW_{k.upper()}": v for k, v in env.items()}}
+    environment = {
+        **os.environ,
+        "ATTNFLOW_PERSIST": "false",  # measure training and serving, not saving to disk
+        **{f"ATTNFLOW_{k.upper()}": v for k, v in env.items()},
+    }
     command = [
         sys.executable,
         "-m",

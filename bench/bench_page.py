@@ -71,6 +71,8 @@ def start_app() -> tuple[subprocess.Popen[bytes], str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        # Each run starts clean: no sessions saved into or restored from the checkout's data/.
+        "ATTNFLOW_PERSIST": "false",
     }
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
