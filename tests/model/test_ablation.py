@@ -7,35 +7,19 @@ measured, that attention + FFN learns what neither part learns alone.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 import torch
 
 from model.ablation import VARIANTS, AblationResult, run_ablation
 from model.config import ModelConfig
-from model.data import CORPUS_DIR, TokenStream, bigram_entropy, load_corpus
+from model.data import TokenStream, bigram_entropy, load_corpus
 from model.tokenizer import Tokenizer
 from model.training import StepRecord, TrainConfig
 from model.transformer import TransformerLM
-
-
-def _load_generator() -> ModuleType:
-    # model/corpora is data, not a package: load the script by path.
-    spec = importlib.util.spec_from_file_location("corpora_generate", CORPUS_DIR / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
+from tests.model.corpus_generator import generate
 
 
 @pytest.fixture(autouse=True)

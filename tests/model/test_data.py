@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -25,20 +22,7 @@ from model.data import (
     validate_user_text,
 )
 from model.tokenizer import Tokenizer
-
-
-def _load_generator() -> ModuleType:
-    # model/corpora is data, not a package: load the script by path.
-    spec = importlib.util.spec_from_file_location("corpora_generate", CORPUS_DIR / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
+from tests.model.corpus_generator import generate
 
 
 def _generator(seed: int) -> torch.Generator:
