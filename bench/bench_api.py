@@ -19,9 +19,7 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,53 +35,16 @@ sys.path.insert(0, str(ROOT))
 from app.schemas import SessionCreate  # noqa: E402
 from app.services.builder import build  # noqa: E402
 from model.training import TrainConfig, Trainer  # noqa: E402
+from tests.live_server import serve  # noqa: E402
 
 TEXT = "the cat sat on the mat ."
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(**env: str) -> Iterator[str]:
-    """uvicorn serving the app in a child process; yields its base URL."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "ATTNFLOW_PERSIST": "false",  # measure training and serving, not saving to disk
-        **{f"ATTNFLOW_{k.upper()}": v for k, v in env.items()},
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+    """uvicorn serving the app in a child process (persistence off); yields its base URL."""
+    with serve({f"ATTNFLOW_{k.upper()}": v for k, v in env.items()}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -11,16 +11,18 @@ and the Resource Timing transferSize sum as a cross-check). Prints; asserts noth
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.live_server import serve  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -41,51 +43,6 @@ COLLECT = """() => {
   };
   window.__rafId = requestAnimationFrame(tick);
 }"""
-
-
-def start_app() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    main = ROOT / "app" / "main.py"
-    factory = main.exists() and "def create_app" in main.read_text(encoding="utf-8")
-    target = os.environ.get(
-        "ATTNFLOW_BROWSER_APP", "app.main:create_app" if factory else "app.main:app"
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    if (factory and "ATTNFLOW_BROWSER_APP" not in os.environ) or os.environ.get(
-        "ATTNFLOW_BROWSER_FACTORY"
-    ) == "1":
-        cmd.append("--factory")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        # Each run starts clean: no sessions saved into or restored from the checkout's data/.
-        "ATTNFLOW_PERSIST": "false",
-    }
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise SystemExit("the app did not start")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -236,11 +193,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    proc = None
-    url = args.url
-    if not url:
-        proc, url = start_app()
-    try:
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(serve())
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
             print(
@@ -255,13 +209,6 @@ def main() -> None:
                 frames_while_training(browser, url, "preset=seed", args.seconds, warmup=4)
             print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             browser.close()
-    finally:
-        if proc:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 if __name__ == "__main__":

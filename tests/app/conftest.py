@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ from app.services.builder import build
 from app.settings import Settings
 from model.checkpoint import to_bytes
 from model.training import Trainer
+from tests.live_server import free_port
 
 with warnings.catch_warnings():  # starlette suggests httpx2 for its test client; httpx still works
     warnings.simplefilter("ignore")
@@ -143,13 +143,6 @@ def poisoned_checkpoint() -> Callable[[int], bytes]:
         return to_bytes(parts.model, parts.tokenizer, step, extra=parts.spec.to_extra(None))
 
     return make
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class LiveServer:

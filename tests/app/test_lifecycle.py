@@ -22,8 +22,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from model.checkpoint import inspect
+from tests.live_server import free_port
 
-from .conftest import REPO, free_port
+from .conftest import REPO
 
 PERSIST_EVERY_S = 0.5
 START_TIMEOUT_S = 60

@@ -1,23 +1,20 @@
 """Fixtures for the browser suite: the real app on a free 127.0.0.1 port, and headless Chromium.
 
-The app is started as `uvicorn app.main:create_app --factory` (or `app.main:app` when there is no
-factory) in a subprocess. ATTNFLOW_BROWSER_APP="module:attr" points the suite at another ASGI app
+The app runs as `uvicorn app.main:create_app --factory` in a subprocess (tests/live_server.py).
+ATTNFLOW_BROWSER_APP="module:attr" points the suite at another ASGI app
 (add ATTNFLOW_BROWSER_FACTORY=1 for a factory).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.live_server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,34 +30,11 @@ LAUNCH_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _app_target() -> tuple[str, bool]:
     override = os.environ.get("ATTNFLOW_BROWSER_APP")
     if override:
         return override, os.environ.get("ATTNFLOW_BROWSER_FACTORY") == "1"
-    main = ROOT / "app" / "main.py"
-    if main.exists() and "def create_app" in main.read_text(encoding="utf-8"):
-        return "app.main:create_app", True
-    return "app.main:app", False
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with code {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(f"the app did not answer {url}/healthz within {timeout:.0f} s")
+    return "app.main:create_app", True
 
 
 @pytest.fixture(scope="session")
@@ -68,40 +42,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
     target, factory = _app_target()
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("server") / "uvicorn.log").open("wb")
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    if factory:
-        cmd.append("--factory")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        # Each run starts clean: no sessions saved into or restored from the checkout's data/.
-        "ATTNFLOW_PERSIST": "false",
-    }
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    with log_path.open("wb") as log, serve(target=target, factory=factory, log=log) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
