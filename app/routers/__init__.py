@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.errors import ApiError
 from app.schemas import ErrorBody
 
 _DESCRIPTIONS = {
@@ -17,6 +18,13 @@ _DESCRIPTIONS = {
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+def check_steps(steps: int, limit: int, per: str) -> int:
+    """The step count of a request, or a 422 naming the limit (a setting, so not in the schema)."""
+    if steps > limit:
+        raise ApiError(422, f"at most {limit} per {per}", "steps", steps)
+    return steps
 
 
 SESSION_ERRORS = errors(404, 422)

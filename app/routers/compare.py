@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body
 from app.deps import SessionDep, SettingsDep
 from app.errors import ApiError
 from app.responses import OrjsonResponse
-from app.routers import errors
+from app.routers import check_steps, errors
 from app.schemas import AblationOut, CompareRequest, CompareStarted
 
 router = APIRouter(prefix="/api/sessions", tags=["compare"])
@@ -29,9 +29,8 @@ async def start_compare(
 ) -> dict[str, Any]:
     """Train the three variants in the background; progress on the stream, result in history."""
     requested = body.steps if body is not None else None
-    steps = requested or min(DEFAULT_STEPS, settings.max_steps_per_call)
-    if steps > settings.max_steps_per_call:
-        raise ApiError(422, f"at most {settings.max_steps_per_call} per call", "steps", steps)
+    default = min(DEFAULT_STEPS, settings.max_steps_per_call)
+    steps = check_steps(requested or default, settings.max_steps_per_call, "call")
     corpus = body.corpus if body is not None else None
     session.start_compare(steps, corpus)
     return {"started": True, "steps": steps, "corpus": corpus or session.spec.corpus}

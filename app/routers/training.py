@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from app.deps import SessionDep, SettingsDep
-from app.errors import ApiError
 from app.responses import OrjsonResponse
-from app.routers import errors
+from app.routers import check_steps, errors
 from app.schemas import RunRequest, SessionInfo, TrainRequest, TrainResult
 
 router = APIRouter(prefix="/api/sessions", tags=["training"])
@@ -20,9 +19,8 @@ router = APIRouter(prefix="/api/sessions", tags=["training"])
 )
 async def train(session: SessionDep, settings: SettingsDep, body: TrainRequest) -> OrjsonResponse:
     """Run `steps` training steps and return one record per step (and held-out evals)."""
-    if body.steps > settings.max_steps_per_call:
-        raise ApiError(422, f"at most {settings.max_steps_per_call} per call", "steps", body.steps)
-    return OrjsonResponse(await session.train(body.steps, body.lr))
+    steps = check_steps(body.steps, settings.max_steps_per_call, "call")
+    return OrjsonResponse(await session.train(steps, body.lr))
 
 
 @router.post(
@@ -36,9 +34,7 @@ async def run(
 ) -> dict[str, Any]:
     """Start background training; steps, evals and attention arrive on the stream."""
     body = body or RunRequest()
-    steps = body.steps or settings.max_run_steps
-    if steps > settings.max_run_steps:
-        raise ApiError(422, f"at most {settings.max_run_steps} per run", "steps", steps)
+    steps = check_steps(body.steps or settings.max_run_steps, settings.max_run_steps, "run")
     session.start_run(steps, body.lr)
     return session.info()
 
