@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from app import errors, openapi
+from app import docs_ui, errors, openapi
 from app.logs import configure
 from app.metrics import Metrics
 from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
@@ -69,12 +69,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Watch a transformer block learn: sessions, training, traces.",
+        docs_url=None,  # /docs and /redoc come from docs_ui, with installed assets, not a CDN
+        redoc_url=None,
     )
     app.dependency_overrides[get_settings] = lambda: settings
     app.state.metrics = metrics
     _session_gauges(app, metrics)
     errors.install(app)
     openapi.install(app, settings)
+    docs_ui.install(app)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
