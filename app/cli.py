@@ -8,11 +8,12 @@ attnflow train --preset tiny --corpus catmat --steps 500 --out run.safetensors
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +44,16 @@ def serve(host: str, port: int) -> int:
     from app.main import create_app
 
     settings = get_settings().model_copy(update={"host": host, "port": port})
-    return server.serve(create_app(settings), host, port)
+    app = create_app(settings)  # configures logging, so the line below is formatted like the rest
+    logging.getLogger("attnflow.server").info("%s", data_dir_line(settings))
+    return server.serve(app, host, port)
+
+
+def data_dir_line(settings: Settings) -> str:
+    """Where sessions go, said at start-up: the default is a per-user directory, not the cwd."""
+    if not settings.persist:
+        return f"sessions are not saved (ATTNFLOW_PERSIST=false); data dir {settings.data_dir}"
+    return f"sessions are saved in {settings.data_dir / 'sessions'} (ATTNFLOW_DATA_DIR)"
 
 
 def train(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -17,6 +18,13 @@ def _asset_dir(name: str) -> Path:
     (an installed package run from a directory holding them, as in the container image)."""
     beside = ROOT / name
     return beside if beside.is_dir() else Path.cwd() / name
+
+
+def default_data_dir() -> Path:
+    """The user data directory of the OS, not the checkout (which may be read-only, shared or
+    deleted): ~/.local/share/attnflow on Linux ($XDG_DATA_HOME/attnflow when that is set),
+    ~/Library/Application Support/attnflow on macOS, %LOCALAPPDATA%\\attnflow on Windows."""
+    return Path(platformdirs.user_data_dir("attnflow", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -47,7 +55,7 @@ class Settings(BaseSettings):
     # Origins (scheme://host:port) allowed besides same-origin, comma-separated in the environment.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
-    data_dir: Path = ROOT / "data"
+    data_dir: Path = Field(default_factory=default_data_dir)
     # Sessions saved under data_dir/sessions/: changed ones every persist_every_s seconds (so a
     # kill -9 loses at most that much training), all of them on shutdown.
     persist: bool = True

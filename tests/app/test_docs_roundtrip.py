@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,24 @@ def code_block(language: str) -> str:
     return blocks[0]
 
 
+def sessions_on(server_url: str) -> int:
+    """The server's own count of sessions in memory (the attnflow_sessions gauge)."""
+    with urllib.request.urlopen(f"{server_url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    match = re.search(r"^attnflow_sessions (\d+)", text, re.M)
+    assert match, text
+    return int(match.group(1))
+
+
 def run(command: list[str], server_url: str, cwd: Path) -> str:
+    """Run an example; it must leave the server with the sessions it found (it deletes its own)."""
     env = {**os.environ, "ATTNFLOW_URL": server_url}
+    before = sessions_on(server_url)
     result = subprocess.run(
         command, env=env, cwd=cwd, capture_output=True, text=True, timeout=180, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert sessions_on(server_url) == before, "the example left sessions behind"
     return result.stdout
 
 
