@@ -283,3 +283,21 @@ def test_dry_run_prints_the_two_pip_steps(tmp_path, indexes):
     assert steps[1].endswith(f"-e {ROOT}[test,client]")
     assert indexes.cpu.served_torch() is False  # probed, nothing installed
     assert not list(result.venv.glob("lib/python*/site-packages/torch"))
+
+
+def test_auto_on_a_gpu_machine_takes_pips_cuda_build_without_probing(tmp_path, indexes):
+    # No GPU here, so `nvidia-smi` is a stand-in that answers as the real one does on a GPU box
+    # (`nvidia-smi -L`: one "GPU n: ..." line per device); the script reads nothing else.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text('#!/bin/sh\n[ "$1" = -L ] && echo "GPU 0: NVIDIA H200 (UUID: GPU-0)"\n')
+    fake.chmod(0o755)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    result = install(tmp_path, indexes.cpu.url, indexes.pypi, "--torch-only", PATH=path)
+    assert result.returncode == 0, result.output
+    assert "an NVIDIA GPU is present (nvidia-smi -L)" in result.output
+    assert result.torch() == (TORCH_PIN, "13.0", "pypi")
+    assert f"done: torch {TORCH_PIN}, a CUDA 13.0 build" in result.output
+    assert "note: no NVIDIA GPU" not in result.output
+    assert indexes.cpu.requests == []
