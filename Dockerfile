@@ -13,6 +13,7 @@
 #                     /opt/wheels:/wheels:ro`) or an http(s) URL listing torch wheels. When set,
 #                     torch is installed from there only (`--no-index`), TORCH_INDEX_URL is unused.
 #   PIP_INDEX_URL     the package index for everything else (a mirror, a proxy).
+#   SLIM              1 (default) drops what the app never loads from the venv (see below); 0 keeps it.
 # The torch version is the `torch==` pin in constraints.txt; every other dependency comes from
 # pyproject.toml's [project].dependencies, pinned by constraints.txt.
 
@@ -27,10 +28,14 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG TORCH_FIND_LINKS=
-# 1 (default): drop what the CPU wheel ships for C++ development and its own test suite, about
-# 200 MB: torch/include (headers: only for compiling extensions or inductor C++ kernels, and the
-# image has no compiler), torch/test and torch/bin's gtest binaries, torch/share/cmake. 0 keeps all.
-ARG TORCH_PRUNE=1
+# 1 (default): drop from the venv what the app never loads, about 250 MB (the image's size is
+# checked by tests/container: under 1,000 MB): torch/include (C++ headers, only for compiling
+# extensions; the image has no compiler), torch/test, torch/bin's gtest binaries and
+# torch/share/cmake; the symbol tables of torch's shared libraries (`strip --strip-unneeded`:
+# the dynamic symbols stay, so only C++ backtraces get poorer); the test suites packages ship
+# (numpy, sympy, networkx: */tests); static libraries; plotly's figure classes, validators and
+# Jupyter extensions (the app only serves its plotly.min.js); and pip itself. 0 keeps it all.
+ARG SLIM=1
 ARG PIP_INDEX_URL=https://pypi.org/simple
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -40,6 +45,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
+
+# binutils for `strip` (SLIM=1). The builder stage only: none of it reaches the runtime image,
+# so any version of the base image's archive will do (hence no pin).
+# hadolint ignore=DL3008
+RUN if [ "$SLIM" = 1 ]; then \
+        apt-get update -qq \
+        && apt-get install -y -qq --no-install-recommends binutils >/dev/null \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 # Only the two files that decide the dependency set: editing the source does not invalidate
 # the (large, slow) dependency layers below.
@@ -55,20 +69,30 @@ RUN grep -E '^torch==' constraints.txt > torch-requirements.txt \
     else \
         pip install --no-cache-dir --no-deps --index-url "$TORCH_INDEX_URL" -r torch-requirements.txt; \
     fi \
-    && if [ "$TORCH_PRUNE" = 1 ]; then \
+    && if [ "$SLIM" = 1 ]; then \
         torch_dir="$(python3 -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')" \
         && rm -rf "$torch_dir/include" "$torch_dir/test" "$torch_dir/share/cmake" \
-        && find "$torch_dir/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} +; \
+        && find "$torch_dir/bin" -mindepth 1 -maxdepth 1 ! -name torch_shm_manager -exec rm -rf {} + \
+        && find "$torch_dir" -name '*.so*' -type f -exec strip --strip-unneeded {} +; \
     fi
 
 # 2. Everything else (and torch's own dependencies), from pyproject.toml with constraints.txt.
 #    torch is already installed and satisfies its requirement, so nothing fetches it again;
-#    the last line fails the build should a CUDA build of torch ever slip in.
+#    the CUDA check fails the build should a CUDA build of torch ever slip in (it runs after the
+#    pruning, so it also proves a stripped torch still imports).
 RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         > requirements.txt \
     && pip install --no-cache-dir -r requirements.txt -c constraints.txt \
     && pip check \
-    && python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda); sys.exit(torch.version.cuda is not None)'
+    && if [ "$SLIM" = 1 ]; then \
+        site="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+        && find "$site" -depth -type d -name tests -path "$site/*/*" -exec rm -rf {} + \
+        && find "$site" -name '*.a' -type f -delete \
+        && rm -rf "$site/plotly/graph_objs" "$site/plotly/graph_objects" "$site/plotly/validators" \
+            "$site/plotly/labextension" "$site/plotly/package_data/widgetbundle.js"; \
+    fi \
+    && python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.version.cuda); sys.exit(torch.version.cuda is not None)' \
+    && python3 -c 'import pathlib, importlib.resources as r; print("plotly.js", pathlib.Path(str(r.files("plotly") / "package_data" / "plotly.min.js")).stat().st_size, "bytes")'
 
 # 3. The project, installed editable against /app, from pyproject.toml alone: the venv gets the
 #    `attnflow` console script and an import hook that finds app/ and model/ under /app (where the
@@ -83,8 +107,9 @@ RUN python3 -c 'import pathlib, tomllib; \
         [(root / p.replace(".", "/")).mkdir(parents=True, exist_ok=True) for p in pkgs]; \
         [(root / p.replace(".", "/") / "__init__.py").touch() for p in pkgs]' \
     && pip install --no-cache-dir --no-deps --no-build-isolation --editable /app \
-    && rm -rf /app /tmp/build \
-    && command -v attnflow
+    && command -v attnflow \
+    && if [ "$SLIM" = 1 ]; then pip uninstall --yes --quiet pip; fi \
+    && rm -rf /app /tmp/build
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base image + the venv + the app. No build tools, no pip cache, no tests.

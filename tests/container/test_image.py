@@ -51,6 +51,7 @@ BUILD_TIMEOUT_S = 3600
 HEALTHY_TIMEOUT_S = 180
 STOP_GRACE_S = 10
 TRAIN_STEPS = 20
+MAX_IMAGE_BYTES = 1_000_000_000  # 1,000 MB: the CPU torch is most of it
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,6 +278,31 @@ def test_image_config(image: str, container_report: dict[str, str]) -> None:
     size = int(inspect["Size"])
     container_report["image size"] = f"{size / 1e6:.0f} MB ({size:,} bytes) {image}"
     print(f"\nimage size: {size / 1e6:.0f} MB ({size:,} bytes)")
+    # Where the bytes are: du of the final stage's file system, and of its biggest parts.
+    # One du per path: a single du call counts each file once, under the first path that has it.
+    du = (
+        "for p in / /usr /app /opt/venv /opt/venv/lib/python3*/site-packages/*; "
+        "do du -sxm $p; done | sort -rn | head -12"
+    )
+    usage = podman(
+        "run",
+        "--rm",
+        "--pull=never",
+        "--network",
+        "none",
+        "--user",
+        "0",
+        *_ulimit_args(),
+        image,
+        "sh",
+        "-c",
+        du,
+    ).stdout
+    container_report["du -m"] = " | ".join(" ".join(line.split()) for line in usage.splitlines())
+    print(f"du -sxm (MB):\n{usage}")
+    assert size <= MAX_IMAGE_BYTES, (
+        f"image is {size / 1e6:.0f} MB, above {MAX_IMAGE_BYTES / 1e6:.0f}"
+    )
 
     # Only runtime files: the .dockerignore allow-list keeps tests, docs, .git and caches out,
     # and no CUDA build of torch slipped in.
@@ -309,6 +335,15 @@ def test_serves_api(container: Running, container_report: dict[str, str]) -> Non
     assert assets, "the page links no /static/ files"
     asset = http("GET", f"{container.url}{assets[0].decode()}")
     assert asset.status == 200, (assets[0], asset.status)
+    # plotly.js comes from the (slimmed) plotly package; /docs from the fastapi-offline one.
+    plotly = http("GET", f"{container.url}/static/vendor/plotly.min.js")
+    assert plotly.status == 200, plotly.status
+    assert len(plotly.body) > 1_000_000, len(plotly.body)  # no Accept-Encoding: the raw file
+    docs = http("GET", f"{container.url}/docs")
+    assert docs.status == 200, docs.status
+    bundle = re.search(rb'src="(/docs-assets/[^"]+\.js)"', docs.body)
+    assert bundle, docs.body[:2000]
+    assert http("GET", f"{container.url}{bundle.group(1).decode()}").status == 200
 
     # The data volume is writable by the app's (non-root) user.
     podman("exec", container.name, "python", "-c", "open('/data/.write-probe', 'w').close()")
