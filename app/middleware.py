@@ -160,6 +160,14 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, send_logged)
+        except Exception:
+            if kind != "http" or status is not None:
+                raise  # a response is under way (or a WebSocket): nothing more can be sent
+            # The last resort: a bug still gets the documented JSON body and the request id,
+            # and the connection stays usable (uvicorn drops it when the app raises).
+            access_log.exception("unhandled error on %s (request_id=%s)", kind, request_id)
+            response = error_response(500, f"internal error; quote request id {request_id}")
+            await response(scope, receive, send_logged)
         finally:
             self._record(scope, request_id, status, time.perf_counter() - started)
 

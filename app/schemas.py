@@ -6,6 +6,7 @@ each app by `app.openapi`; the static bounds here are the hard caps behind them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from model.config import MAX_BLOCKS
 from model.data import BUILTIN_CORPORA, MAX_USER_TEXT_CHARS
 from model.presets import DEFAULT_PRESET, PRESETS
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 DEFAULT_CORPUS = "catmat" if "catmat" in BUILTIN_CORPORA else next(iter(BUILTIN_CORPORA))
 HARD_MAX_STEPS = 1_000_000
 
@@ -42,6 +44,15 @@ class RequestModel(BaseModel):
     for a number, `"5"` for an integer) are refused: the JSON types must be the documented ones."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _real_text(cls, value: Any) -> Any:
+        """JSON may spell a lone UTF-16 surrogate (`"\\ud800"`); it is not text, and nothing
+        downstream (tokenizer, JSON writer, disk) can encode it."""
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ValueError("contains a lone UTF-16 surrogate, which is not a character")
+        return value
 
 
 class ConfigOverrides(RequestModel):
