@@ -75,6 +75,9 @@ class Session:
         self.last_save = float("-inf")  # monotonic time the last save finished
         self.save_lock = asyncio.Lock()
         self.lineage = ""
+        # {"step", "message"} when a restart stopped its run (set by the manager, kept until a
+        # run starts again), shown in info() so the page can offer to resume.
+        self.interrupted: dict[str, Any] | None = None
 
     # -- building (worker thread) ------------------------------------------------------------
 
@@ -176,6 +179,7 @@ class Session:
             "batch_shape": [train.batch_size, config.context_length, config.d_model],
             "bigram_bound": self.bigram_bound,
             "device": str(self.device),
+            "interrupted": self.interrupted,
         }
 
     def _refuse_if_running(self, action: str) -> None:
