@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.errors import ApiError
 from model.config import ModelConfig
 
 FLOAT = 4
@@ -82,14 +83,27 @@ def json_bytes_per_number(digits: int) -> int:
 
 
 def forward_estimate(
-    config: ModelConfig, tokens: int, full: bool, digits: int, max_trace_floats: int
+    config: ModelConfig,
+    tokens: int,
+    full: bool,
+    digits: int,
+    max_trace_floats: int,
+    max_dim: int | None = None,
 ) -> Estimate:
-    """A forward trace of `tokens` tokens (at most the context) and its JSON body."""
+    """A forward trace of `tokens` tokens (at most the context) and its JSON body: all of it
+    with `full`, each axis cut to `max_dim` when given, else at most `max_trace_floats`."""
     t = max(1, min(tokens, config.context_length))
     c, f, h, blocks = config.d_model, config.d_ff, config.n_heads, config.n_blocks
     attention = 2 * h * t * t if config.use_attention else 0
     floats = blocks * (t * (10 * c + 2 * f) + attention) + t * config.vocab_size
-    sent = floats + attention if full else min(floats + attention, max_trace_floats)
+    if full:
+        sent = floats + attention
+    elif max_dim:
+        pooled, width = min(t, max_dim), blocks * (10 * min(c, max_dim) + 2 * min(f, max_dim))
+        maps = (blocks + 1) * 2 * min(h, max_dim) * pooled * pooled
+        sent = maps + pooled * (width + min(config.vocab_size, max_dim))
+    else:
+        sent = min(floats + attention, max_trace_floats)
     return Estimate(
         {
             "trace": 2 * FLOAT * floats,
@@ -106,3 +120,15 @@ def weights_estimate(config: ModelConfig, max_size: int | None, values: bool) ->
     if max_size:
         count = min(count, _n_tensors(config) * max_size * max_size)
     return Estimate({"response body": (json_bytes_per_number(0) + FLOAT) * count})
+
+
+def refuse_over(estimate: Estimate, limit: int, what: str, field: str, hint: str) -> None:
+    """413 naming the estimate and the limit when a request would pass it."""
+    if estimate.total > limit:
+        raise ApiError(
+            413,
+            f"{what} needs an estimated {estimate.describe()}, over this server's limit of "
+            f"{mib(limit)} (ATTNFLOW_MAX_SESSION_BYTES); {hint}",
+            field,
+            estimate.total,
+        )

@@ -10,12 +10,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ApiError
+
+if TYPE_CHECKING:
+    from app.services.session import Session
+
+COMPARE_VARIANTS = 3  # a comparison trains three models
 
 
 @dataclass
@@ -35,10 +43,19 @@ class RunSlot:
 
 
 class Fairness:
-    def __init__(self, max_running: int, client_steps: int, window_s: float) -> None:
+    def __init__(
+        self,
+        max_running: int,
+        client_steps: int,
+        window_s: float,
+        sessions: Mapping[str, Session] | None = None,
+        ttl_s: float = 3600.0,
+    ) -> None:
         self.max_running = max_running
         self.client_steps = client_steps
         self.window_s = window_s
+        self.sessions: Mapping[str, Session] = sessions if sessions is not None else {}
+        self.ttl_s = ttl_s
         self._charges: dict[str, deque[Charge]] = {}
         self.runs: dict[str, RunSlot] = {}
 
@@ -97,3 +114,71 @@ class Fairness:
             f"expected to free in about {retry} s",
             headers={"Retry-After": str(retry)},
         )
+
+    # -- what the routers call -----------------------------------------------------------------
+
+    def _busy(self) -> int:
+        return sum(s.busy for s in list(self.sessions.values()))
+
+    def next_free_s(self) -> float | None:
+        """When the first run slot is expected to free: a run's remaining steps at its recent
+        speed, or the moment an unwatched run is paused for idleness (the TTL)."""
+        now = time.monotonic()
+        times = []
+        for session_id, slot in list(self.runs.items()):
+            session = self.sessions.get(session_id)
+            if session is None or not session.running:
+                continue
+            times.append(max(0, slot.target_step - session.step) * session.step_seconds)
+            if not session.broadcaster.listening:
+                times.append(max(0.0, self.ttl_s - (now - session.last_used)))
+        return min(times) if times else None
+
+    def _admit(self, session: Session) -> None:
+        if not session.busy:
+            self.admit_run(self._busy(), self.next_free_s())
+
+    async def train(
+        self, session: Session, client: str, steps: int, lr: float | None
+    ) -> dict[str, Any]:
+        """/train: charged up front, the steps not taken (divergence, an error) refunded."""
+        charge = self.charge(client, steps)
+        start = session.step
+        try:
+            return await session.train(steps, lr)
+        finally:
+            self.refund(charge, steps - (session.step - start))
+
+    def start_run(self, session: Session, client: str, steps: int, lr: float | None) -> None:
+        """/run: a run slot and the client's steps; what a paused run did not use comes back."""
+        self._admit(session)
+        charge = self.charge(client, steps)
+        start = session.step
+        try:
+            session.start_run(steps, lr)
+        except BaseException:
+            self.refund(charge, steps)
+            raise
+        session.interrupted = None
+        self.runs[session.id] = RunSlot(session.id, start + steps, charge)
+        task = session.run_task
+        assert task is not None
+
+        def finished(_: asyncio.Task[None]) -> None:
+            if (
+                self.runs.get(session.id, None) is not None
+                and self.runs[session.id].charge is charge
+            ):
+                del self.runs[session.id]
+            self.refund(charge, steps - (session.step - start))
+
+        task.add_done_callback(finished)
+
+    def start_compare(self, session: Session, client: str, steps: int, corpus: str | None) -> None:
+        self._admit(session)
+        charge = self.charge(client, COMPARE_VARIANTS * steps)
+        try:
+            session.start_compare(steps, corpus)
+        except BaseException:
+            self.refund(charge, COMPARE_VARIANTS * steps)
+            raise

@@ -78,7 +78,13 @@ class SessionManager:
         self._drained = False
         self.estimates: dict[str, int] = {}  # session id -> estimated bytes (app.services.budget)
         self.save_errors: dict[str, str] = {}  # session id -> why its last save failed
-        self.fair = Fairness(settings.max_running, settings.client_steps, settings.client_window_s)
+        self.fair = Fairness(
+            settings.max_running,
+            settings.client_steps,
+            settings.client_window_s,
+            self.sessions,
+            settings.session_ttl_s,
+        )
         self.uploads = asyncio.Semaphore(settings.max_uploads)
 
     # -- life cycle ----------------------------------------------------------------------------

@@ -131,6 +131,11 @@ class Session:
         return self.trainer.step
 
     @property
+    def step_seconds(self) -> float:
+        """Recent seconds per training step (a running average)."""
+        return self._step_seconds
+
+    @property
     def running(self) -> bool:
         return self.run_task is not None and not self.run_task.done()
 
