@@ -362,6 +362,11 @@ class EvalOut(BaseModel):
 class Diverged(BaseModel):
     step: int
     loss: float | None
+    rolled_back_to: int | None = Field(
+        default=None,
+        description="the step whose weights were put back (the divergence guard); null when "
+        "the step that failed was simply not applied (a non-finite loss or gradient)",
+    )
     message: str
 
 
