@@ -184,7 +184,10 @@ class CompareRequest(RequestModel):
 
 # ---- checkpoint metadata: an import meets the limits of the API ----------------------------
 
-MAX_STEP = 2**53
+# Steps a checkpoint may bring in: sessions go on training from there and must still load back
+# (model.checkpoint refuses files past 2**53, the page's exact integers); 2**53 - 2**50 is
+# ~8e15 steps of headroom.
+IMPORT_MAX_STEP = 2**50
 
 
 class StoredTrain(RequestModel):

@@ -18,7 +18,7 @@ import torch
 from pydantic import ValidationError
 
 from app.errors import ApiError
-from app.schemas import MAX_STEP, ConfigOverrides, StoredExtra
+from app.schemas import IMPORT_MAX_STEP, ConfigOverrides, StoredExtra
 from app.services.builder import Parts, from_checkpoint
 from model.checkpoint import from_bytes, from_file, inspect
 from model.config import ModelConfig
@@ -34,10 +34,14 @@ def _field_error(exc: ValidationError, prefix: str) -> ApiError:
     return ApiError(422, message, field, first.get("input"))
 
 
-def validate_metadata(config: ModelConfig, step: int, extra: dict[str, Any]) -> StoredExtra:
+def validate_metadata(
+    config: ModelConfig, step: int, extra: dict[str, Any], max_step: int = IMPORT_MAX_STEP
+) -> StoredExtra:
     """The stored config and extra under the API's own schemas; ApiError(422) names the field."""
-    if step > MAX_STEP:
-        raise ApiError(422, f"at most {MAX_STEP}", "checkpoint.step", step)
+    if step > max_step:
+        raise ApiError(
+            422, f"at most {max_step} (2**{max_step.bit_length() - 1})", "checkpoint.step", step
+        )
     overrides = {k: v for k, v in config.to_dict().items() if k in API_FIELDS}
     try:
         ConfigOverrides.model_validate(overrides)
@@ -57,9 +61,11 @@ def parse(
     max_parameters: int,
     device: torch.device,
     budget: BudgetCheck,
+    max_step: int = IMPORT_MAX_STEP,
 ) -> Parts:
     """Session parts from checkpoint bytes or a spooled upload file; nothing is allocated
-    before the header, the metadata and the memory estimate have passed."""
+    before the header, the metadata and the memory estimate have passed. Saved sessions load
+    with `max_step` = model.checkpoint.MAX_STEP: they may have trained past the import limit."""
     if isinstance(source, Path):
         with open(source, "rb") as handle:
             head = handle.read(8)
@@ -75,7 +81,7 @@ def parse(
             "checkpoint",
             config.parameter_count(),
         )
-    stored = validate_metadata(config, step, extra)
+    stored = validate_metadata(config, step, extra, max_step)
     budget(config, stored.train.batch_size)
     if isinstance(source, Path):
         checkpoint = from_file(source, max_parameters=limit)

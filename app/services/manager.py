@@ -36,7 +36,7 @@ from app.services.fairness import Fairness
 from app.services.session import Session
 from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
 from app.settings import Settings
-from model.checkpoint import inspect
+from model.checkpoint import MAX_STEP, inspect
 from model.config import ModelConfig
 
 log = logging.getLogger("attnflow.sessions")
@@ -285,8 +285,9 @@ class SessionManager:
     def _saved_parts(self, files: SavedFiles) -> Parts:
         _, _, _, extra = inspect(files.checkpoint)
         # the per-session limit applies to saved sessions too; the total was booked before
+        limit = self.settings.max_parameters
         parts = imports.parse(
-            files.checkpoint, files.text, self.settings.max_parameters, self.device, self._fits
+            files.checkpoint, files.text, limit, self.device, self._fits, max_step=MAX_STEP
         )
         lineage = extra.get("lineage")
         parts.lineage = lineage if isinstance(lineage, str) and lineage else None
