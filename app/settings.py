@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
     # Memory budget, estimated from the config before allocating (app.services.budget).
     max_session_bytes: int = Field(
-        default=2 * 1024**3, ge=1024**2, description="estimated bytes of one session or request"
+        default=1024**3, ge=1024**2, description="estimated bytes of one session or request"
     )
     max_total_bytes: int = Field(
         default=6 * 1024**3, ge=1024**2, description="estimated bytes of all sessions in memory"

@@ -6,19 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep
 from app.responses import JsonBytes
-from app.routers import errors
+from app.routers import SESSION_ERRORS
 from app.schemas import Weights
-from app.services.budget import refuse_over, weights_estimate
 
 router = APIRouter(prefix="/api/sessions", tags=["weights"])
 
 
-@router.get("/{session_id}/weights", response_model=Weights, responses=errors(404, 413, 422))
+@router.get("/{session_id}/weights", response_model=Weights, responses=SESSION_ERRORS)
 async def weights(
     session: SessionDep,
-    settings: SettingsDep,
     max_size: Annotated[
         int, Query(ge=0, le=4096, description="mean-pool each axis to at most this (0: full)")
     ] = 64,
@@ -31,8 +29,5 @@ async def weights(
     ] = 4,
 ) -> JsonBytes:
     """Every weight matrix by name; 1-D parameters come as one row."""
-    dump = weights_estimate(session.model.config, max_size or None, values)
-    hint = "ask for max_size > 0, fewer names, or values=false"
-    refuse_over(dump, settings.max_session_bytes, "this weights dump", "max_size", hint)
     patterns = [p.strip() for p in names.split(",") if p.strip()] if names else None
     return JsonBytes(await session.weights(max_size or None, values, patterns, digits))

@@ -14,8 +14,9 @@ H heads, V vocabulary, L blocks, N parameter tensors) is documented in docs/api-
 A request: a forward trace of T tokens holds 4·2·(L·(T·(10·C + 2·F) + 2·H·T²) + T·V) bytes
 (tensors and their rounded copies) plus its JSON body, ~12 bytes a number at full precision
 (digits + 8 when rounded), all of it with `full=true`, at most `max_trace_floats` numbers
-otherwise; a weights dump is P numbers (fewer with `max_size`). Measured peaks sit below these
-(tests/app/test_hardening_budget.py checks both directions).
+otherwise. A weights dump (at most 16 bytes a parameter as JSON) always stays below the
+session's own 36·P, so it needs no check of its own. Measured peaks sit below these estimates,
+within a factor of 3 (tests/app/test_hardening_budget.py checks both directions).
 """
 
 from __future__ import annotations
@@ -110,16 +111,6 @@ def forward_estimate(
             "response body": json_bytes_per_number(digits) * sent,
         }
     )
-
-
-def weights_estimate(config: ModelConfig, max_size: int | None, values: bool) -> Estimate:
-    """The JSON of GET .../weights: every parameter's values unless pooled by max_size."""
-    if not values:
-        return Estimate({"weights": 0})
-    count = config.parameter_count()
-    if max_size:
-        count = min(count, _n_tensors(config) * max_size * max_size)
-    return Estimate({"response body": (json_bytes_per_number(0) + FLOAT) * count})
 
 
 def refuse_over(estimate: Estimate, limit: int, what: str, field: str, hint: str) -> None:
