@@ -1,7 +1,7 @@
 """Finding 3 of issue 10: memory is estimated from the whole config, before allocating.
 
 The estimate (app.services.budget) is checked against real peaks measured in child processes
-(RSS high-water mark of a training step or a forward trace, less the same measurement of a tiny
+(RSS high-water mark, reset before the model is built, of a training step or a forward trace, less the same measurement of a tiny
 model, which is the fixed cost of torch itself); then the API refuses what would not fit with
 a 422/413 that states the estimate and the limit. Uploads are spooled to a file (never held
 twice) and their concurrency is bounded.
@@ -29,7 +29,7 @@ from model.config import ModelConfig
 from .conftest import REPO, create_session
 
 MEASURE = r"""
-import json, resource, sys
+import json, sys
 import torch
 torch.set_num_threads(1)
 from model.config import ModelConfig
@@ -42,7 +42,14 @@ text = load_corpus("catmat")
 tokenizer = Tokenizer.build(text, "char")
 data = TokenStream.from_text(text, tokenizer)
 config = ModelConfig(vocab_size=tokenizer.vocab_size, **cfg)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def hwm():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+with open("/proc/self/clear_refs", "w") as refs:
+    refs.write("5")  # reset the peak to the current RSS: import-time peaks do not count
+before = hwm()
 model = TransformerLM(config)
 if mode == "train":
     trainer = Trainer(model, data, TrainConfig(batch_size=batch, eval_every=0))
@@ -52,7 +59,7 @@ else:
     from app.services.forward import ForwardOptions, forward_payload
     sample = (text * 10)[: config.context_length]
     dumps(forward_payload(model, tokenizer, sample, 0, ForwardOptions(full=True, digits=0)))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = hwm()
 print(json.dumps({"vocab": tokenizer.vocab_size, "grew": peak - before}))
 """
 
