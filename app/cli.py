@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from app.settings import Settings, get_settings
 
 
@@ -129,7 +131,14 @@ def train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except ValidationError as exc:  # a setting refused at start-up: say which, no traceback
+        for error in exc.errors():
+            name = "ATTNFLOW_" + ".".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"attnflow: {name}: {message}", file=sys.stderr)
+        return 2
     if args.command == "train":
         return train(args)
     if args.command == "serve":
