@@ -132,9 +132,9 @@ class SiteGuardMiddleware:
         self.origins = frozenset(o.lower() for o in allowed_origins)
 
     def host_allowed(self, host: str | None) -> bool:
-        if self.any_host:
+        if self.any_host or host is None:  # no Host (HTTP/1.0): no browser sends that
             return True
-        name = host_name(host or "")
+        name = host_name(host)
         return bool(name) and (name in self.hosts or is_ip_literal(name))
 
     def origin_allowed(self, origin: str, host: str | None) -> bool:
