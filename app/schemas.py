@@ -98,6 +98,12 @@ class SessionCreate(RequestModel):
     )
     config: ConfigOverrides = Field(default_factory=ConfigOverrides)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    precision: Literal["auto", "fp32", "bf16"] | None = Field(
+        default=None,
+        description="fp32, or bf16 autocast over fp32 weights and AdamW state; auto = bf16 "
+        "where the device does bf16 fast and d_model >= 256; omitted: the server's "
+        "ATTNFLOW_PRECISION",
+    )
     probe: str | None = Field(
         default=None,
         min_length=1,
@@ -236,6 +242,9 @@ class SessionInfo(BaseModel):
     batch_shape: list[int] = Field(description="[batch, context_length, d_model]")
     bigram_bound: float | None = Field(description="held-out nats/token of a bigram model")
     device: str
+    precision: Literal["fp32", "bf16"] = Field(
+        description="what the forward passes of training run in (weights are always fp32)"
+    )
 
 
 class TokenOut(BaseModel):
@@ -271,6 +280,9 @@ class ForwardResult(BaseModel):
     predictions: list[list[Prediction]]
     auto_downsampled: bool = Field(description="the trace was too big and max_dim was applied")
     digits: int = Field(description="significant digits kept (0: full float32)")
+    precision: Literal["fp32", "bf16"] = Field(
+        description="the precision this trace was computed in (values are sent as fp32)"
+    )
 
 
 class StepRecordOut(BaseModel):

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Origins (scheme://host:port) allowed besides same-origin, comma-separated in the environment.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # Sessions that do not say: auto = bf16 autocast where the device does bf16 fast and the
+    # model is big enough for it to pay (model/precision.py), else fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     data_dir: Path = ROOT / "data"
     # Sessions saved under data_dir/sessions/: changed ones every persist_every_s seconds (so a
     # kill -9 loses at most that much training), all of them on shutdown.

@@ -15,10 +15,9 @@ their gradients and the AdamW moments stay float32; every number in a record is 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -26,9 +25,8 @@ import torch
 
 from model.data import TokenStream
 from model.flat import FlatParameters
+from model.precision import PRECISIONS, autocast
 from model.transformer import TransformerLM
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class TrainingDiverged(RuntimeError):
@@ -112,17 +110,6 @@ class EvalRecord:
 def fused_adamw_supported(device: torch.device) -> bool:
     """torch's fused AdamW kernel exists for CPU and CUDA parameters (not e.g. meta or mps)."""
     return device.type in ("cpu", "cuda")
-
-
-@contextlib.contextmanager
-def autocast(precision: str, device: torch.device) -> Iterator[None]:
-    """bfloat16 autocast for "bf16", nothing for "fp32" (ops the autocast lists keep in fp32,
-    such as softmax and cross-entropy, stay fp32 either way)."""
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-    else:
-        yield
 
 
 class TrainerCallback(Protocol):

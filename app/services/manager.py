@@ -287,7 +287,9 @@ class SessionManager:
 
     async def create(self, request: SessionCreate) -> Session:
         def parts() -> Parts:
-            return build(request, self.settings.max_parameters, self.device)
+            return build(
+                request, self.settings.max_parameters, self.device, self.settings.precision
+            )
 
         return await self._add(parts)
 

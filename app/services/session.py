@@ -36,6 +36,7 @@ from app.settings import Settings
 from model.ablation import run_ablation
 from model.checkpoint import restore_optimizer, to_bytes
 from model.data import bigram_entropy, load_corpus
+from model.precision import autocast
 from model.tokenizer import Tokenizer
 from model.training import StepRecord, Trainer, TrainingDiverged
 from model.transformer import TransformerLM
@@ -176,6 +177,7 @@ class Session:
             "batch_shape": [train.batch_size, config.context_length, config.d_model],
             "bigram_bound": self.bigram_bound,
             "device": str(self.device),
+            "precision": self.trainer.config.precision,
         }
 
     def _refuse_if_running(self, action: str) -> None:
@@ -309,7 +311,11 @@ class Session:
 
     async def forward(self, text: str, options: ForwardOptions) -> bytes:
         def job() -> bytes:
-            return dumps(forward_payload(self.model, self.tokenizer, text, self.step, options))
+            # Traced in the precision the model trains in, and labelled so; values go out fp32.
+            precision = self.trainer.config.precision
+            with autocast(precision, self.device):
+                payload = forward_payload(self.model, self.tokenizer, text, self.step, options)
+            return dumps({**payload, "precision": precision})
 
         return await self.worker.call(job)
 
