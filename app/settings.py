@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         default=64, ge=1, le=100_000, description="sessions kept on disk (least recently used go)"
     )
     log_json: bool = False
-    # 0 = automatic: 1 intra-op thread for small models (measured faster on 2 shared cores,
-    # and it leaves a core to the server), all cores for models above `threads_above_parameters`.
+    # 0 = measured per session: each session times its own steps with 1 thread, half and all
+    # cores and keeps the fastest, re-checking now and then (app.services.worker.ThreadTuner);
+    # it starts with 1 for models under `threads_above_parameters`, all cores above.
     torch_threads: int = Field(default=0, ge=0, le=256)
     threads_above_parameters: int = Field(default=2_000_000, ge=0)
     # Forward traces above this many floats are downsampled unless the client asks for full=true.

@@ -31,7 +31,7 @@ from app.services.recorder import Recorder
 from app.services.store import HISTORY_FORMAT, SavedFiles, SavedState, short
 from app.services.stream import Broadcaster
 from app.services.weights import initial_state, weights_payload
-from app.services.worker import Worker, threads_for
+from app.services.worker import ThreadTuner, Worker, thread_candidates, threads_for
 from app.settings import Settings
 from model.ablation import run_ablation
 from model.checkpoint import restore_optimizer, to_bytes
@@ -90,8 +90,8 @@ class Session:
             self.settings.torch_threads,
             self.settings.threads_above_parameters,
         )
-        torch.set_num_threads(threads)  # this worker thread only (see app.services.worker)
-        self.worker.threads = threads
+        self._use_threads(threads)
+        self.tuner = ThreadTuner(thread_candidates(self.settings.torch_threads), threads)
         self.parts = parts
         self.spec, self.tokenizer, self.model = parts.spec, parts.tokenizer, model
         self.device = next(model.parameters()).device
@@ -186,8 +186,18 @@ class Session:
 
     # -- training ------------------------------------------------------------------------------
 
+    def _use_threads(self, threads: int) -> None:
+        """Worker thread: intra-op threads for this thread only (see app.services.worker)."""
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        self.worker.threads = threads
+
     def _steps(self, n: int, background: bool) -> tuple[list[StepRecord], TrainingDiverged | None]:
-        """Worker thread: up to n steps; stops early on pause (background) or divergence."""
+        """Worker thread: up to n steps; stops early on pause (background) or divergence.
+        The thread tuner picks this chunk's thread count (and shortens it to a probe)."""
+        threads, limit = self.tuner.choose()
+        self._use_threads(threads)
+        n = min(n, limit or n)
         started = time.perf_counter()
         records: list[StepRecord] = []
         try:
@@ -198,6 +208,7 @@ class Session:
         except TrainingDiverged as exc:
             return records, exc
         finally:
+            self.tuner.report(threads, [r.time_ms / 1000 for r in records])
             if records:  # a running average of step time sizes the next chunk
                 self.revision += 1
                 per_step = (time.perf_counter() - started) / len(records)
