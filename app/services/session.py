@@ -459,10 +459,10 @@ class Session:
             )
 
         def job() -> dict[str, Any]:
-            data = make_stream(text, tokenizer, torch.device("cpu"))  # fresh models train on CPU
+            data = make_stream(text, tokenizer, self.device)  # on the session's device
             stop = self._compare_stop.is_set
-            result = run_ablation(config, data, spec.train, steps, progress, stop).to_dict()
-            return {**result, "corpus": corpus_name}
+            result = run_ablation(config, data, spec.train, steps, progress, stop, self.device)
+            return {**result.to_dict(), "corpus": corpus_name}
 
         try:
             self.comparison = await worker.call(job)
