@@ -32,11 +32,14 @@ class FlatParameters:
         """Per-parameter L2 norms of a flat tensor laid out like `values`: (P,)."""
         return torch.stack(torch._foreach_norm(list(torch.split(flat, self.sizes))))
 
-    def norm_pair(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-parameter norms of two flat tensors in one multi-tensor call: (P,), (P,)."""
-        parts = list(torch.split(a, self.sizes)) + list(torch.split(b, self.sizes))
-        both = torch.stack(torch._foreach_norm(parts))  # (2P,)
-        return both[: len(self.sizes)], both[len(self.sizes) :]
+    def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter views of a flat tensor laid out like `values` (kept, they stay valid)."""
+        return list(torch.split(flat, self.sizes))
+
+    @staticmethod
+    def norms_of(parts: list[torch.Tensor]) -> torch.Tensor:
+        """L2 norm of each tensor in one multi-tensor call: (len(parts),)."""
+        return torch.stack(torch._foreach_norm(parts))
 
     def grad_norms(self) -> torch.Tensor:
         """Per-parameter L2 norms of the gradients (0 for a parameter without one): (P,)."""

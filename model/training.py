@@ -143,7 +143,8 @@ class Trainer:
         self._names = [name for name, _ in model.named_parameters()]
         self._flat = FlatParameters(list(model.parameters()))
         self._before: torch.Tensor | None = None  # (N,) kept between steps: no allocation
-        self._weight_norms: torch.Tensor | None = None  # (P,) ‖W‖ as the last step left it
+        self._pair_views: list[torch.Tensor] = []  # per-parameter views of _before, then values
+        self._weight_norms: list[float] | None = None  # ‖W‖ of each, as the last step left it
         self._weight_version = -1
         batches = data.heldout_batches(
             config.batch_size, model.config.context_length, config.eval_batches
@@ -198,22 +199,25 @@ class Trainer:
         with torch.no_grad():
             if self._before is None:
                 self._before = torch.empty_like(flat.values)
+                self._pair_views = flat.split(self._before) + flat.split(flat.values)
             before = self._before.copy_(flat.values)  # (N,) one copy of every weight
-            weight = self._norms_before()  # (P,) ‖W_before‖
+            weight = self._norms_before()  # ‖W_before‖ of each parameter
             self.optimizer.step()
             before.sub_(flat.values)  # (N,) W_before − W_after
-            update, after = flat.norm_pair(before, flat.values)  # (P,), (P,)
-            self._remember_norms(after)
-            ratio = update / weight.clamp_min(1e-12)  # (P,)
-            table = torch.stack([grad_norms, update, ratio]).tolist()  # one sync for all numbers
+            both = flat.norms_of(self._pair_views)  # (2P,): ‖ΔW‖ of each, then ‖W_after‖
+            table = torch.cat([grad_norms, both]).tolist()  # one sync for all numbers
+        n = len(self._names)
+        grads, update, after = table[:n], table[n : 2 * n], table[2 * n :]
+        self._remember_norms(after)
+        ratio = [u / max(w, 1e-12) for u, w in zip(update, weight, strict=True)]
         return StepRecord(
             step=0,
             loss=0.0,
             lr=0.0,
             grad_norm=0.0,
-            grad_norms=dict(zip(self._names, table[0], strict=True)),
-            update_norms=dict(zip(self._names, table[1], strict=True)),
-            update_ratios=dict(zip(self._names, table[2], strict=True)),
+            grad_norms=dict(zip(self._names, grads, strict=True)),
+            update_norms=dict(zip(self._names, update, strict=True)),
+            update_ratios=dict(zip(self._names, ratio, strict=True)),
         )
 
     def _version(self) -> int:
@@ -221,12 +225,12 @@ class Trainer:
         (which leaves the version counters alone): a load, a reset, a test poisoning a bias."""
         return self._flat.values._version + sum(p._version for p in self._flat.params)
 
-    def _norms_before(self) -> torch.Tensor:
+    def _norms_before(self) -> list[float]:
         if self._weight_norms is None or self._version() != self._weight_version:
-            self._weight_norms = self._flat.norms(self._flat.values)
+            self._weight_norms = self._flat.norms(self._flat.values).tolist()
         return self._weight_norms
 
-    def _remember_norms(self, after: torch.Tensor) -> None:
+    def _remember_norms(self, after: list[float]) -> None:
         self._weight_norms, self._weight_version = after, self._version()
 
     def run(self, n_steps: int, should_stop: Callable[[], bool] | None = None) -> list[StepRecord]:
