@@ -109,6 +109,12 @@ class SessionCreate(RequestModel):
     )
     config: ConfigOverrides = Field(default_factory=ConfigOverrides)
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
+    precision: Literal["auto", "fp32", "bf16"] | None = Field(
+        default=None,
+        description="fp32, or bf16 autocast over fp32 weights and AdamW state; auto = bf16 "
+        "where the device does bf16 fast and d_model >= 256; omitted: the server's "
+        "ATTNFLOW_PRECISION",
+    )
     probe: str | None = Field(
         default=None,
         min_length=1,
@@ -205,6 +211,7 @@ class StoredTrain(RequestModel):
     eval_batches: int = Field(default=4, ge=1, le=64)
     data_seed: int = Field(default=0, ge=0, le=2**63 - 1)
     instrument: bool = True
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class StoredExtra(RequestModel):
@@ -309,6 +316,9 @@ class SessionInfo(BaseModel):
         description="set when a restart (crash or shutdown) stopped this session's background "
         "run; cleared when a run starts again",
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        description="what the forward passes of training run in (weights are always fp32)"
+    )
 
 
 class TokenOut(BaseModel):
@@ -344,6 +354,9 @@ class ForwardResult(BaseModel):
     predictions: list[list[Prediction]]
     auto_downsampled: bool = Field(description="the trace was too big and max_dim was applied")
     digits: int = Field(description="significant digits kept (0: full float32)")
+    precision: Literal["fp32", "bf16"] = Field(
+        description="the precision this trace was computed in (values are sent as fp32)"
+    )
 
 
 class StepRecordOut(BaseModel):

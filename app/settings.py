@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # minimum (model.divergence); 0 turns the guard off.
     divergence_factor: float = Field(default=4.0, ge=0)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # Sessions that do not say: auto = bf16 autocast where the device does bf16 fast and the
+    # model is big enough for it to pay (model/precision.py), else fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     data_dir: Path = Field(default_factory=default_data_dir)
     # Sessions saved under data_dir/sessions/: changed ones every persist_every_s seconds (so a
     # kill -9 loses at most that much training), all of them on shutdown.
@@ -86,8 +89,9 @@ class Settings(BaseSettings):
         default=64, ge=1, le=100_000, description="sessions kept on disk (least recently used go)"
     )
     log_json: bool = False
-    # 0 = automatic: 1 intra-op thread for small models (measured faster on 2 shared cores,
-    # and it leaves a core to the server), all cores for models above `threads_above_parameters`.
+    # 0 = measured per session: each session times its own steps with 1 thread, half and all
+    # cores and keeps the fastest, re-checking now and then (app.services.worker.ThreadTuner);
+    # it starts with 1 for models under `threads_above_parameters`, all cores above.
     torch_threads: int = Field(default=0, ge=0, le=256)
     threads_above_parameters: int = Field(default=2_000_000, ge=0)
     # Forward traces above this many floats are downsampled unless the client asks for full=true.

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from model.config import ModelConfig
 from model.data import TokenStream, bigram_entropy
 from model.training import EvalRecord, StepRecord, TrainConfig, Trainer
@@ -69,12 +71,14 @@ def run_ablation(
     steps: int,
     on_progress: Callable[[str, StepRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    device: torch.device | None = None,
 ) -> AblationResult:
-    """Three fresh models from `base` (same seed, same windows in the same order)."""
+    """Three fresh models from `base` (same seed, same windows in the same order), on `device`
+    (where `data` puts its batches)."""
     variants = {}
     for name, switches in VARIANTS.items():
         config = base.with_changes(**switches)
-        model = TransformerLM(config)
+        model = TransformerLM(config).to(device or torch.device("cpu"))
         result = VariantResult(variant=name, parameters=config.parameter_count())
         trainer = Trainer(model, data, train_config, callbacks=[_Curve(result, on_progress)])
         trainer.run(steps, should_stop)

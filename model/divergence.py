@@ -7,8 +7,9 @@ wrecks the model with finite numbers. The rule, a trainer callback:
 - smooth the per-step loss with an exponential moving average (`smoothing` = 0.1, ~10 steps);
 - track the running minimum of that average (from the first step: a healthy run never climbs
   to 4x the loss it started from);
-- after `warmup` (5) steps, the run has diverged when the average exceeds `factor` (default 4) times that minimum *and*
-  is more than `margin` (1 nat) above it (so a loss near 0 does not trip on noise);
+- after `warmup` (5) steps, the run has diverged when the average exceeds `factor` (default 4)
+  times that minimum *and* is more than `margin` (1 nat) above it (so a loss near 0 does not
+  trip on noise);
 - every `keep_every` steps while the average is within 1.5x its minimum, the weights and AdamW
   moments are copied as the last good state (12 bytes per parameter); on divergence they are
   copied back in place and TrainingDiverged is raised with `rolled_back_to` set.

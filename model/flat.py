@@ -32,6 +32,15 @@ class FlatParameters:
         """Per-parameter L2 norms of a flat tensor laid out like `values`: (P,)."""
         return torch.stack(torch._foreach_norm(list(torch.split(flat, self.sizes))))
 
+    def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter views of a flat tensor laid out like `values` (kept, they stay valid)."""
+        return list(torch.split(flat, self.sizes))
+
+    @staticmethod
+    def norms_of(parts: list[torch.Tensor]) -> torch.Tensor:
+        """L2 norm of each tensor in one multi-tensor call: (len(parts),)."""
+        return torch.stack(torch._foreach_norm(parts))
+
     def grad_norms(self) -> torch.Tensor:
         """Per-parameter L2 norms of the gradients (0 for a parameter without one): (P,)."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]

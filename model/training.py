@@ -3,6 +3,14 @@
 The trainer knows nothing of the web app: the app's stream and snapshot publishers are callbacks.
 Each step's record holds what the diagram animates: the loss, every parameter's gradient norm, and
 every parameter's update ‖W_after − W_before‖ and its ratio to ‖W‖.
+
+What keeps the records cheap (bench/bench_model.py measures it): the parameters live in one flat
+buffer, so "copy every weight" is one memcpy into a buffer kept between steps and "subtract" one
+vector op; all norms of a step come from two multi-tensor calls; ‖W‖ of this step is ‖W_after‖ of
+the last one. AdamW is torch's fused kernel (one pass over weights, gradients and moments).
+
+Precision: "bf16" runs the forward pass under autocast (matmuls in bfloat16) while the weights,
+their gradients and the AdamW moments stay float32; every number in a record is float32.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import torch
 
 from model.data import TokenStream
 from model.flat import FlatParameters
+from model.precision import PRECISIONS, autocast
 from model.transformer import TransformerLM
 
 
@@ -47,6 +56,8 @@ class TrainConfig:
     data_seed: int = 0
     # Per-parameter norms in each record; off only to measure what they cost.
     instrument: bool = True
+    # "bf16": forward passes under bfloat16 autocast; weights, grads and AdamW state stay fp32.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("lr", "eps"):
@@ -65,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"batch_size={self.batch_size!r} is not allowed: an integer >= 1")
         if self.eval_every < 0 or self.eval_batches < 1:
             raise ValueError("eval_every must be >= 0 and eval_batches >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not allowed: one of {PRECISIONS}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +107,11 @@ class EvalRecord:
         return asdict(self)
 
 
+def fused_adamw_supported(device: torch.device) -> bool:
+    """torch's fused AdamW kernel exists for CPU and CUDA parameters (not e.g. meta or mps)."""
+    return device.type in ("cpu", "cuda")
+
+
 class TrainerCallback(Protocol):
     def on_step(self, record: StepRecord) -> None: ...
     def on_eval(self, record: EvalRecord) -> None: ...
@@ -113,18 +131,26 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.step = 0
         self.generator = torch.Generator().manual_seed(config.data_seed)
+        self.device = next(model.parameters()).device
         self.optimizer = torch.optim.AdamW(
             model.parameters(),
             lr=config.lr,
             betas=(config.beta1, config.beta2),
             eps=config.eps,
             weight_decay=config.weight_decay,
+            fused=fused_adamw_supported(self.device) or None,
         )
         self._names = [name for name, _ in model.named_parameters()]
         self._flat = FlatParameters(list(model.parameters()))
-        self._heldout = data.heldout_batches(
+        self._before: torch.Tensor | None = None  # (N,) kept between steps: no allocation
+        self._pair_views: list[torch.Tensor] = []  # per-parameter views of _before, then values
+        self._weight_norms: list[float] | None = None  # ‖W‖ of each, as the last step left it
+        self._weight_version = -1
+        batches = data.heldout_batches(
             config.batch_size, model.config.context_length, config.eval_batches
         )
+        # One forward over all held-out windows: the mean of equal-sized batch means, faster.
+        self._heldout = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
 
     def set_lr(self, lr: float) -> None:
         if not (math.isfinite(lr) and lr > 0):
@@ -140,7 +166,8 @@ class Trainer:
         x, y = self.data.batch(
             "train", self.config.batch_size, self.model.config.context_length, self.generator
         )  # (B, T), (B, T)
-        loss = self.model.loss(x, y)
+        with autocast(self.config.precision, self.device):
+            loss = self.model.loss(x, y)  # fp32: cross-entropy runs in fp32 under autocast
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(self.step + 1, loss_value, "non-finite loss")
@@ -170,22 +197,41 @@ class Trainer:
         """optimizer.step() while measuring each parameter's update, in a handful of calls."""
         flat = self._flat
         with torch.no_grad():
-            before = flat.values.clone()  # (N,) one copy of every weight
-            weight = flat.norms(before)  # (P,) ‖W_before‖
+            if self._before is None:
+                self._before = torch.empty_like(flat.values)
+                self._pair_views = flat.split(self._before) + flat.split(flat.values)
+            before = self._before.copy_(flat.values)  # (N,) one copy of every weight
+            weight = self._norms_before()  # ‖W_before‖ of each parameter
             self.optimizer.step()
             before.sub_(flat.values)  # (N,) W_before − W_after
-            update = flat.norms(before)  # (P,)
-            ratio = update / weight.clamp_min(1e-12)  # (P,)
-            table = torch.stack([grad_norms, update, ratio]).tolist()  # one sync for all numbers
+            both = flat.norms_of(self._pair_views)  # (2P,): ‖ΔW‖ of each, then ‖W_after‖
+            table = torch.cat([grad_norms, both]).tolist()  # one sync for all numbers
+        n = len(self._names)
+        grads, update, after = table[:n], table[n : 2 * n], table[2 * n :]
+        self._remember_norms(after)
+        ratio = [u / max(w, 1e-12) for u, w in zip(update, weight, strict=True)]
         return StepRecord(
             step=0,
             loss=0.0,
             lr=0.0,
             grad_norm=0.0,
-            grad_norms=dict(zip(self._names, table[0], strict=True)),
-            update_norms=dict(zip(self._names, table[1], strict=True)),
-            update_ratios=dict(zip(self._names, table[2], strict=True)),
+            grad_norms=dict(zip(self._names, grads, strict=True)),
+            update_norms=dict(zip(self._names, update, strict=True)),
+            update_ratios=dict(zip(self._names, ratio, strict=True)),
         )
+
+    def _version(self) -> int:
+        """Changes whenever a weight is written in place by anything but the fused AdamW step
+        (which leaves the version counters alone): a load, a reset, a test poisoning a bias."""
+        return self._flat.values._version + sum(p._version for p in self._flat.params)
+
+    def _norms_before(self) -> list[float]:
+        if self._weight_norms is None or self._version() != self._weight_version:
+            self._weight_norms = self._flat.norms(self._flat.values).tolist()
+        return self._weight_norms
+
+    def _remember_norms(self, after: list[float]) -> None:
+        self._weight_norms, self._weight_version = after, self._version()
 
     def run(self, n_steps: int, should_stop: Callable[[], bool] | None = None) -> list[StepRecord]:
         records = []
@@ -195,15 +241,15 @@ class Trainer:
             records.append(self.train_step())
         return records
 
-    @torch.no_grad()
     def heldout_loss(self) -> float:
+        """Mean next-token loss on the fixed held-out windows, in the training precision."""
         was_training = self.model.training
         self.model.eval()
         try:
-            losses = [self.model.loss(x, y).item() for x, y in self._heldout]
+            with torch.inference_mode(), autocast(self.config.precision, self.device):
+                return self.model.loss(*self._heldout).item()
         finally:
             self.model.train(was_training)
-        return sum(losses) / len(losses)
 
     def evaluate(self) -> EvalRecord:
         record = EvalRecord(step=self.step, heldout_loss=self.heldout_loss())

@@ -19,6 +19,7 @@ from app.schemas import SessionCreate
 from model.checkpoint import Checkpoint
 from model.config import ModelConfig
 from model.data import TokenStream, load_corpus, validate_user_text
+from model.precision import fast_bf16, resolve_precision
 from model.presets import get_preset
 from model.tokenizer import Tokenizer
 from model.training import TrainConfig
@@ -156,10 +157,21 @@ def check_size(config: ModelConfig, max_parameters: int) -> None:
         )
 
 
-def train_config(request: SessionCreate, preset_lr: float, preset_batch: int) -> TrainConfig:
+def session_precision(requested: str, device: torch.device, config: ModelConfig) -> str:
+    """fp32 or bf16 for the request; bf16 on a CUDA device without it is refused (on a CPU
+    without AMX or AVX-512-BF16 it works, only slowly, so it is allowed)."""
+    if requested == "bf16" and device.type == "cuda" and not fast_bf16(device):
+        raise ApiError(422, "this CUDA device has no bfloat16 support", "precision", requested)
+    return resolve_precision(requested, device, config.d_model)
+
+
+def train_config(
+    request: SessionCreate, preset_lr: float, preset_batch: int, precision: str = "fp32"
+) -> TrainConfig:
     opt, defaults = request.optimizer, TrainConfig()
     try:
         return TrainConfig(
+            precision=precision,
             lr=opt.lr or preset_lr,
             batch_size=opt.batch_size or preset_batch,
             weight_decay=defaults.weight_decay if opt.weight_decay is None else opt.weight_decay,
@@ -190,6 +202,7 @@ def build(
     max_parameters: int,
     device: torch.device,
     budget: Callable[[ModelConfig, int], None] | None = None,
+    default_precision: str = "auto",
 ) -> Parts:
     """The parts of a new session; `budget(config, batch_size)` may refuse it (memory) before
     anything big is allocated."""
@@ -201,7 +214,8 @@ def build(
         **{**preset.model, **overrides, "vocab_size": tokenizer.vocab_size, "seed": request.seed}
     )
     check_size(config, max_parameters)
-    train = train_config(request, preset.lr, preset.batch_size)
+    precision = session_precision(request.precision or default_precision, device, config)
+    train = train_config(request, preset.lr, preset.batch_size, precision)
     if budget is not None:
         budget(config, train.batch_size)
     data = checked_stream(text, tokenizer, config, train.batch_size, device)

@@ -323,7 +323,13 @@ class SessionManager:
 
     async def create(self, request: SessionCreate) -> Session:
         def parts() -> Parts:
-            return build(request, self.settings.max_parameters, self.device, self._budget)
+            return build(
+                request,
+                self.settings.max_parameters,
+                self.device,
+                self._budget,
+                self.settings.precision,
+            )
 
         return await self._add(parts)
 

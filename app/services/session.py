@@ -31,12 +31,13 @@ from app.services.recorder import Recorder
 from app.services.store import HISTORY_FORMAT, SavedFiles, SavedState, short
 from app.services.stream import Broadcaster
 from app.services.weights import initial_state, weights_payload
-from app.services.worker import Worker, threads_for
+from app.services.worker import ThreadTuner, Worker, thread_candidates, threads_for
 from app.settings import Settings
 from model.ablation import run_ablation
 from model.checkpoint import restore_optimizer, to_bytes
 from model.data import bigram_entropy, load_corpus
 from model.divergence import DivergenceGuard, RolledBack
+from model.precision import autocast
 from model.tokenizer import Tokenizer
 from model.training import StepRecord, Trainer, TrainingDiverged
 from model.transformer import TransformerLM
@@ -93,8 +94,8 @@ class Session:
             self.settings.torch_threads,
             self.settings.threads_above_parameters,
         )
-        torch.set_num_threads(threads)  # this worker thread only (see app.services.worker)
-        self.worker.threads = threads
+        self._use_threads(threads)
+        self.tuner = ThreadTuner(thread_candidates(self.settings.torch_threads), threads)
         self.parts = parts
         self.spec, self.tokenizer, self.model = parts.spec, parts.tokenizer, model
         self.device = next(model.parameters()).device
@@ -189,6 +190,7 @@ class Session:
             "bigram_bound": self.bigram_bound,
             "device": str(self.device),
             "interrupted": self.interrupted,
+            "precision": self.trainer.config.precision,
         }
 
     def _refuse_if_running(self, action: str) -> None:
@@ -197,8 +199,18 @@ class Session:
 
     # -- training ------------------------------------------------------------------------------
 
+    def _use_threads(self, threads: int) -> None:
+        """Worker thread: intra-op threads for this thread only (see app.services.worker)."""
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        self.worker.threads = threads
+
     def _steps(self, n: int, background: bool) -> tuple[list[StepRecord], TrainingDiverged | None]:
-        """Worker thread: up to n steps; stops early on pause (background) or divergence."""
+        """Worker thread: up to n steps; stops early on pause (background) or divergence.
+        The thread tuner picks this chunk's thread count (and shortens it to a probe)."""
+        threads, limit = self.tuner.choose()
+        self._use_threads(threads)
+        n = min(n, limit or n)
         started = time.perf_counter()
         records: list[StepRecord] = []
         try:
@@ -209,6 +221,7 @@ class Session:
         except TrainingDiverged as exc:
             return records, exc
         finally:
+            self.tuner.report(threads, [r.time_ms / 1000 for r in records])
             if records:  # a running average of step time sizes the next chunk
                 self.revision += 1
                 per_step = (time.perf_counter() - started) / len(records)
@@ -323,7 +336,11 @@ class Session:
 
     async def forward(self, text: str, options: ForwardOptions) -> bytes:
         def job() -> bytes:
-            return dumps(forward_payload(self.model, self.tokenizer, text, self.step, options))
+            # Traced in the precision the model trains in, and labelled so; values go out fp32.
+            precision = self.trainer.config.precision
+            with autocast(precision, self.device):
+                payload = forward_payload(self.model, self.tokenizer, text, self.step, options)
+            return dumps({**payload, "precision": precision})
 
         return await self.worker.call(job)
 
@@ -456,10 +473,10 @@ class Session:
             )
 
         def job() -> dict[str, Any]:
-            data = make_stream(text, tokenizer, torch.device("cpu"))  # fresh models train on CPU
+            data = make_stream(text, tokenizer, self.device)  # on the session's device
             stop = self._compare_stop.is_set
-            result = run_ablation(config, data, spec.train, steps, progress, stop).to_dict()
-            return {**result, "corpus": corpus_name}
+            result = run_ablation(config, data, spec.train, steps, progress, stop, self.device)
+            return {**result.to_dict(), "corpus": corpus_name}
 
         try:
             self.comparison = await worker.call(job)

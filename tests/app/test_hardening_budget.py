@@ -1,10 +1,10 @@
 """Finding 3 of issue 10: memory is estimated from the whole config, before allocating.
 
 The estimate (app.services.budget) is checked against real peaks measured in child processes
-(RSS high-water mark, reset before the model is built, of a training step or a forward trace, less the same measurement of a tiny
-model, which is the fixed cost of torch itself); then the API refuses what would not fit with
-a 422/413 that states the estimate and the limit. Uploads are spooled to a file (never held
-twice) and their concurrency is bounded.
+(RSS high-water mark, reset before the model is built, of a training step or a forward trace,
+less the same measurement of a tiny model, which is the fixed cost of torch itself); then the
+API refuses what would not fit with a 422/413 that states the estimate and the limit. Uploads
+are spooled to a file (never held twice) and their concurrency is bounded.
 """
 
 from __future__ import annotations

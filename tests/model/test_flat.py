@@ -46,3 +46,12 @@ def test_norms_are_per_parameter_l2_norms(model):
     flat = FlatParameters(list(model.parameters()))
     expected = torch.stack([p.detach().norm() for p in model.parameters()])
     torch.testing.assert_close(flat.norms(flat.values), expected)
+
+
+def test_split_views_follow_the_buffer_and_norms_of_is_per_tensor(model):
+    flat = FlatParameters(list(model.parameters()))
+    views = flat.split(flat.values)
+    with torch.no_grad():
+        flat.values.mul_(3.0)  # the views made before still see the buffer
+    expected = torch.stack([p.detach().norm() for p in model.parameters()])
+    torch.testing.assert_close(FlatParameters.norms_of(views), expected)

@@ -129,3 +129,63 @@ def test_training_on_catmat_lowers_heldout_loss_by_at_least_two_nats(catmat):
     trainer.run(150)
     end = trainer.heldout_loss()
     assert start - end > 2.0, (start, end)
+
+
+def test_update_ratios_stay_exact_after_many_steps_and_an_outside_write(catmat):
+    """‖W_before‖ is carried over from the last step; a write from outside must refresh it."""
+    trainer = _trainer(catmat)
+    trainer.run(3)
+    with torch.no_grad():
+        trainer.model.lm_head.weight.mul_(2.0)  # e.g. a load: the carried-over norm is stale
+    for _ in range(2):
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        record = trainer.train_step()
+        for name, param in trainer.model.named_parameters():
+            delta = (param.detach() - before[name]).norm().item()
+            ratio = delta / max(before[name].norm().item(), 1e-12)
+            assert record.update_norms[name] == pytest.approx(delta, rel=1e-4, abs=1e-9), name
+            assert record.update_ratios[name] == pytest.approx(ratio, rel=1e-4, abs=1e-9), name
+
+
+def test_records_off_makes_the_same_updates(catmat):
+    a, b = _trainer(catmat), _trainer(catmat, instrument=False)
+    a.run(4)
+    b.run(4)
+    for (name, pa), (_, pb) in zip(
+        a.model.named_parameters(), b.model.named_parameters(), strict=True
+    ):
+        assert torch.equal(pa, pb), name
+
+
+def test_heldout_loss_is_the_mean_over_the_heldout_batches(catmat):
+    trainer = _trainer(catmat, eval_batches=3)
+    _, data = catmat
+    batches = data.heldout_batches(16, 32, 3)
+    model = trainer.model.eval()
+    with torch.no_grad():
+        expected = sum(model.loss(x, y).item() for x, y in batches) / len(batches)
+    assert trainer.heldout_loss() == pytest.approx(expected, rel=1e-5)
+
+
+def test_precision_must_be_fp32_or_bf16():
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")
+
+
+def test_bf16_keeps_fp32_weights_moments_and_records(catmat):
+    trainer = _trainer(catmat, precision="bf16")
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    record = trainer.train_step()
+    for name, param in trainer.model.named_parameters():
+        assert param.dtype == torch.float32, name
+        assert param.grad.dtype == torch.float32, name
+        state = trainer.optimizer.state[param]
+        assert state["exp_avg"].dtype == state["exp_avg_sq"].dtype == torch.float32, name
+        assert record.grad_norms[name] == pytest.approx(param.grad.norm().item(), rel=1e-5)
+        delta = (param.detach() - before[name]).norm().item()
+        assert record.update_norms[name] == pytest.approx(delta, rel=1e-4, abs=1e-9), name
+    # the loss is that of a bf16 forward pass: close to, but not the same as, the fp32 one
+    _, data = catmat
+    x, y = data.batch("train", 16, 32, torch.Generator().manual_seed(0))
+    fp32 = TransformerLM(trainer.model.config).loss(x, y).item()
+    assert record.loss == pytest.approx(fp32, rel=2e-2)
