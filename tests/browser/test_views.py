@@ -82,7 +82,7 @@ def test_dark_scheme_renders(chromium, server_url):
     context = chromium.new_context(viewport={"width": 1366, "height": 768}, color_scheme="dark")
     page = context.new_page()
     try:
-        page.goto(f"{server_url}/?autoplay=0")
+        page.goto(f"{server_url}/")
         page.wait_for_selector("body[data-ready=true]", timeout=30_000)
         page.click("#btn-step")
         page.wait_for_function("document.getElementById('step-count').dataset.step === '1'")
