@@ -348,6 +348,11 @@ class ProbeOut(BaseModel):
     )
 
 
+class SnapshotList(BaseModel):
+    steps: list[int] = Field(description="stored steps, ascending")
+    step: int = Field(description="the session's live step")
+
+
 class StepFigures(BaseModel):
     step: int
     loss: float

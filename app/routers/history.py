@@ -15,7 +15,14 @@ from app.errors import ApiError, not_found
 from app.responses import JsonBytes, OrjsonResponse, dumps
 from app.routers import errors
 from app.routers.forward import DigitsQuery, MaxDimQuery, StagesQuery
-from app.schemas import ForwardRequest, ForwardResult, History, Snapshot, Weights
+from app.schemas import (
+    ForwardRequest,
+    ForwardResult,
+    History,
+    Snapshot,
+    SnapshotList,
+    Weights,
+)
 from app.services.forward import ForwardOptions
 from app.services.history import SnapshotData
 from app.services.session import Session
@@ -38,6 +45,12 @@ def stored(session: Session, step: int) -> SnapshotData:
     if data is None:
         raise not_found(f"snapshot at step {step} (stored: {session.snapshots.steps()})")
     return data
+
+
+@router.get("/{session_id}/snapshots", response_model=SnapshotList, responses=errors(404))
+async def snapshot_steps(session: SessionDep) -> SnapshotList:
+    """The stored steps only (the page's scrubber polls this while training; /history is big)."""
+    return SnapshotList(steps=session.snapshots.steps(), step=session.step)
 
 
 @router.get("/{session_id}/snapshots/{step}", response_model=Snapshot, responses=errors(404, 422))

@@ -43,6 +43,7 @@ export const TIMING = {
   counterFlushMs: 100, // step counters update at most this often
   liveRefreshMs: 2500, // attention / FFN / weights re-query while training
   scrubDebounceMs: 150,
+  snapshotListMs: 4000, // the scrubber's list of stored steps refreshes this often while training
   toastMs: 7000,
   streamRetryMs: [500, 1000, 2000, 5000],
 };
@@ -73,7 +74,7 @@ export const DEFAULTS = {
 
 // Diagram geometry, in SVG user units (the SVG scales to its panel).
 export const DIAGRAM = {
-  width: 760,
+  width: 800, // wide enough that the output box holds "loss @ step 12345 (older)"
   height: 250,
   flowY: 150,
   residualY: 34,

@@ -101,6 +101,12 @@ def test_weights_at_a_stored_step_equal_the_live_weights_then(client, session):
     assert past["weights"][0]["change_from_init"] == 0.0
 
 
+def test_the_snapshot_list_names_the_stored_steps_and_the_live_one(client, session):
+    sid = session["id"]
+    train(client, sid, 5)
+    assert client.get(f"/api/sessions/{sid}/snapshots").json() == {"steps": [0, 1, 2, 4], "step": 5}
+
+
 def test_a_step_without_a_snapshot_is_a_404_naming_the_stored_ones(client, session):
     sid = session["id"]
     train(client, sid, 3)

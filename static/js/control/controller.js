@@ -93,6 +93,8 @@ export function createController() {
     guard("Could not update the views", () => show(null, { quiet: true }));
   }, TIMING.liveRefreshMs);
   const figuresLater = throttle(() => state.viewing === null && v.diagram.show(liveFigures()), 250);
+  // While training, new snapshots appear (0, 1, 2, 4 … and every k steps): keep the ticks current.
+  const snapshotsLater = throttle(() => refreshSnapshots(), TIMING.snapshotListMs);
 
   // -- step records, whichever way they arrive -----------------------------------------------
 
@@ -106,6 +108,7 @@ export function createController() {
       v.weights.addRecord(rec);
       update({ liveStep: Math.max(rec.step, state.liveStep), lastRecord: rec });
       figuresLater();
+      snapshotsLater();
     }
     if (skipped) v.player.addSkipped(skipped);
     if (mode === "play") v.player.play(rec, { stepThrough: state.stepThrough });
@@ -160,8 +163,8 @@ export function createController() {
   }
 
   async function refreshSnapshots() {
-    const hist = await api.history(state.session.id).catch(() => null);
-    if (hist) update({ snapshots: hist.snapshots || [] });
+    const list = await api.snapshots(state.session.id).catch(() => null);
+    if (list) update({ snapshots: list.steps });
   }
 
   async function setSession(info) {

@@ -47,7 +47,7 @@ export function createAttentionView(root, intents) {
     h("p", { class: "hint", text: "Pick a token. Each row shows how much of its attention goes to each earlier token " +
       "(rows sum to 1). Attention never looks ahead." }),
     h("div", { class: "sentence" }, arcs, chips),
-    h("div", { class: "row spread" }, source, toggle.el), baseTable, table, spread, whole,
+    h("div", { class: "row" }, source), h("div", { class: "row" }, toggle.el), baseTable, table, spread, whole,
   );
   whichHead.addEventListener("change", () => state.viewed && renderMatrix());
   window.addEventListener("resize", () => {

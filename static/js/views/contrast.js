@@ -1,7 +1,7 @@
 // The "step 0 vs now" toggle shared by the attention and FFN views (both follow `state.contrast`).
 import { h } from "../util/dom.js";
 
-const MODES = [["off", "now only"], ["side", "step 0 | now"], ["diff", "now − step 0"]];
+const MODES = [["off", "off"], ["side", "side by side"], ["diff", "difference"]];
 
 export function contrastToggle(id, onChange, modes = MODES.map(([m]) => m)) {
   const el = h("div", { class: "seg small", role: "radiogroup", id, "aria-label": "Compare with step 0" },

@@ -34,8 +34,8 @@ export function createControls(root, countersRoot, intents) {
     ...PHASES.map((p) => h("li", { "data-phase": p, text: p })));
   const confirmBox = h("div", { class: "confirm", id: "reset-confirm", role: "alertdialog", hidden: true,
     "aria-label": "Reset the model?" });
-  root.append(h("div", { class: "player-row" }, play, pause, step, reset, speed, throughLabel, nextPhase, replay),
-    h("div", { class: "player-row" }, chips, counter, viewNote), confirmBox);
+  root.append(h("div", { class: "player-row" }, play, pause, step, reset, speed, counter, viewNote),
+    h("div", { class: "player-row" }, throughLabel, nextPhase, replay, chips), confirmBox);
   countersRoot.append(rate, anim);
   speed.addEventListener("change", () => intents.onSpeed(Number(speed.value)));
   through.addEventListener("change", () => intents.onStepThrough(through.checked));

@@ -202,7 +202,7 @@ export function createDiagram(svg, { onSelectWeight }) {
     if (!lossText) return;
     lossText.textContent = `${num(record.loss, 4)} nats`;
     lossText.dataset.value = String(record.loss);
-    labelStep(lossLabel, record.step, (k) => `${heldout ? "held-out" : "loss"}, step ${k}`, { short: true });
+    labelStep(lossLabel, record.step, (k) => `${heldout ? "held-out" : "loss"} @ step ${k}`, { short: true });
     lossText.style.opacity = String(0.3 + 0.7 * t);
   }
 
@@ -212,8 +212,7 @@ export function createDiagram(svg, { onSelectWeight }) {
   let figures = null;
   function show(f) {
     figures = f;
-    if (!geo) return;
-    idle(null);
+    if (geo && svg.dataset.phase === "idle") idle(); // an animation in progress paints them at its end
   }
 
   function restFigures() {

@@ -55,7 +55,7 @@ export function createFfnView(root, intents) {
         onclick: () => saveCanvas(canvas, "attnflow-ffn-units.png", 4) })),
     h("p", { class: "hint", text: "Each row is a token, each column a hidden unit of the FFN (after the activation). " +
       "A unit fires on a token when its activation is above 0. The FFN looks at one token at a time." }),
-    h("div", { class: "row spread" }, summary, toggle.el), summary0, map0,
+    summary, h("div", { class: "row" }, toggle.el), summary0, map0,
     h("div", { class: "ffn-map" }, labels, canvas), legend, note,
   );
   input.addEventListener("input", debounce(() => intents.onSentence(input.value), 400));
