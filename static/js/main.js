@@ -5,6 +5,7 @@ import { createController } from "./control/controller.js";
 import { state, subscribe, update } from "./state.js";
 import { cssVar } from "./util/dom.js";
 import { saveSvg } from "./util/download.js";
+import { createAblation } from "./views/ablation.js";
 import { createAttentionView } from "./views/attention.js";
 import { createContextView } from "./views/context.js";
 import { createControls } from "./views/controls.js";
@@ -53,7 +54,8 @@ function buildViews(intents, urls) {
     attention: createAttentionView(el("panel-attention"), intents),
     weights: createWeightsView(el("panel-weights"), { onSelectWeight: intents.onSelectWeight, onMode: intents.onWeightMode }),
     ffn: createFfnView(el("panel-ffn"), intents),
-    context: createContextView(el("panel-context"), { onRun: intents.onContexts, onStop: intents.onStopContexts }),
+    context: createContextView(el("context-words"), { onRun: intents.onContexts, onStop: intents.onStopContexts }),
+    ablation: createAblation(el("context-ablation"), { onRun: intents.onCompare, onError }),
     scrubber: createScrubber(el("scrubber-bar"), { onScrub: intents.onScrub, onLive: intents.onLive, onOpen: intents.onOpenHistory }),
     settings: createSettings(el("panel-settings"), { onCreate: intents.onCreate, onCompare: intents.onCompare,
       onImport: intents.onImport, urls }),

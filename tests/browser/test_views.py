@@ -64,15 +64,37 @@ def test_comparison_run_draws_three_variants_and_the_bigram_bound(app_page):
     page.fill("#f-steps", "30")
     page.click("#btn-compare")
     page.wait_for_function(
-        "(document.getElementById('loss-chart').data || []).filter(t => t.visible === true && "
+        "(document.getElementById('ablation-chart').data || []).filter(t => "
         "/held-out [0-9]/.test(t.name)).length === 3",
         timeout=60_000,
     )
-    names = page.evaluate("document.getElementById('loss-chart').data.map(t => t.name)")
+    names = page.evaluate("document.getElementById('ablation-chart').data.map(t => t.name)")
     assert any(n.startswith("FFN only") for n in names)
     assert any(n.startswith("attention only") for n in names)
     assert any(n.startswith("bigram bound") for n in names)
     assert any(n.startswith("attention + FFN on pairs") for n in names)  # the default corpus
+    # its own figure: x from 0 to the comparison's steps, y zoomed on where the models end
+    layout = page.evaluate("document.getElementById('ablation-chart').layout")
+    result = app_page.api("GET", f"/api/sessions/{app_page.session_id()}/compare")
+    assert layout["xaxis"]["range"] == [0, result["steps"]] == [0, 30]
+    ends = [v["final_heldout_loss"] for v in result["variants"].values()] + [result["bigram_bound"]]
+    lo, hi = layout["yaxis"]["range"]
+    assert hi - lo < 2 * (max(ends) - min(ends))
+    assert lo < min(ends)
+    assert max(ends) < hi
+    # the verdict's numbers are the run's own
+    v = result["variants"]
+    both = v["attention+ffn"]["final_heldout_loss"]
+    verdict = page.text_content("#abl-verdict")
+    d_att = v["attention_only"]["final_heldout_loss"] - both
+    d_ffn = v["ffn_only"]["final_heldout_loss"] - both
+    assert f"{abs(d_att):.2f} {'below' if d_att >= 0 else 'above'} attention alone" in verdict
+    assert f"{abs(d_ffn):.2f} {'below' if d_ffn >= 0 else 'above'} FFN alone" in verdict
+    bars = page.evaluate(
+        "[...document.querySelectorAll('#abl-bars .abl-bar')]"
+        ".map(b => [b.dataset.variant, Number(b.dataset.value)])"
+    )
+    assert dict(bars)["attention+ffn"] == both
     app_page.shot("12-comparison")
     assert app_page.errors == []
 

@@ -1,5 +1,6 @@
 // Part of the controller: what each learner intent does (train, step, reset, scrub, compare…).
 // Views call these; these call the API and update the page state.
+import { verdict } from "../ablation_math.js";
 import { DEFAULTS } from "../config.js";
 import { state, update } from "../state.js";
 import { throttle } from "../util/dom.js";
@@ -125,9 +126,10 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       try {
         const started = await api.startCompare(state.session.id, steps, corpus);
         startCompareTask(started.steps || steps);
-        v().chart.startCompare();
-        update({ comparing: true });
-        v().status.info(`Comparison started on the "${started.corpus}" corpus: three models, ${started.steps} steps each. Their curves appear on the loss chart.`);
+        v().ablation.start(started.steps || steps);
+        update({ comparing: true, tab: "context" });
+        v().status.info(`Comparison started on the "${started.corpus}" corpus: three models, ${started.steps} steps each ` +
+          "(see \"What attention adds\").");
       } catch (err) {
         v().settings.showErrors(err);
         v().status.error(err, "Could not start the comparison");
@@ -164,7 +166,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
   const streamSide = {
     onCompareProgress(m) {
       if (!state.comparing) update({ comparing: true });
-      v().chart.addCompare(m.variant, m.step, m.loss);
+      v().ablation.progressPoint(m.variant, m.step, m.loss, compareSteps);
       compareStep(m);
     },
     onCompareDone(m) {
@@ -173,8 +175,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       compareTask = null;
       if (!m.result) return v().status.error(new Error(m.message || "The comparison failed."), "Comparison");
       update({ comparison: m.result });
-      v().chart.setComparison(m.result);
-      v().status.info("Comparison finished: see the loss chart.");
+      v().status.info(`Comparison finished: ${verdict(m.result).text}`);
     },
   };
 
