@@ -21,6 +21,7 @@ export const state = {
   lastRecord: null, // latest StepRecord
   sentence: "", // the sentence the attention and FFN views read
   selectedToken: null, // index into that sentence's tokens
+  tokenPicked: false, // the learner chose the token (else the page picks the most focused one)
   selectedWeight: null, // parameter name, e.g. "blocks.0.ffn.W_1.weight"
   weightMode: "now", // "now" | "change" (since step 0)
   snapshots: [], // steps with stored snapshots

@@ -155,6 +155,8 @@ def test_scrubbing_to_step_0_shows_the_random_model_everywhere_and_keeps_the_sen
         f" === '{SENTENCE}'"
     )
     page.wait_for_function("document.getElementById('att-source').dataset.step === '20'")
+    page.click("#att-seed-word")  # the seed's word, one click away
+    page.wait_for_selector("#panel-attention .chip.selected >> text='mat'")
     live = forward(app_page, SENTENCE)
     i = [t["text"] for t in live["tokens"]].index("mat")
     assert_rows_match(shown_rows(page), live["attention"], i)

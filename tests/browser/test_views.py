@@ -116,3 +116,40 @@ def test_dark_scheme_renders(chromium, server_url):
         page.request.delete(f"{server_url}/api/sessions/{sid}")
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_predictions_show_the_top_5_of_forward_at_the_viewed_step(app_page):
+    app_page.open()
+    page = app_page.page
+    sid = app_page.session_id()
+    sentence = "the cat sat on the mat ."
+    page.fill("#att-sentence", sentence)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#panel-attention .chip')].map(c => c.textContent)"
+        f".join(' ') === '{sentence}'"
+    )
+    # the page picks the most focused token by itself; "sat" is one click away
+    assert page.locator("#panel-attention .chip.selected").count() == 1
+    page.click("#panel-attention .chip >> text='sat'")
+    page.wait_for_selector("#att-preds .pred")
+
+    def shown():
+        return page.evaluate(
+            "[...document.querySelectorAll('#att-preds .pred')]"
+            ".map(p => [p.dataset.token, Number(p.dataset.prob)])"
+        )
+
+    at0 = app_page.api("POST", f"/api/sessions/{sid}/forward", {"text": sentence})
+    i = [t["text"] for t in at0["tokens"]].index("sat")
+    assert shown() == [[p["token"], p["prob"]] for p in at0["predictions"][i]]
+    assert len(shown()) == 5
+    app_page.api("POST", f"/api/sessions/{sid}/train", {"steps": 60})
+    page.click("#btn-step")  # the live views refresh after a step of their own
+    page.wait_for_function("document.getElementById('att-preds-title').dataset.step === '61'")
+    now = app_page.api("POST", f"/api/sessions/{sid}/forward", {"text": sentence})
+    assert shown() == [[p["token"], p["prob"]] for p in now["predictions"][i]]
+    # from nearly uniform at step 0 to confident after training
+    assert now["predictions"][i][0]["prob"] > 2 * at0["predictions"][i][0]["prob"]
+    app_page.shot("13-predictions")
+    assert app_page.errors == []

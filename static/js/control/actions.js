@@ -51,6 +51,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       await afterLr(body);
       for (const e of r.evals || []) c.heldout(e.step, e.heldout_loss);
       for (const rec of r.records) c.ingest(rec, "play");
+      await show(null, { quiet: true }); // every view at the new step while its animation plays
       if (r.diverged) v().status.error(new Error(r.diverged.message), "Training stopped");
       await refreshSnapshots();
     }),
@@ -78,12 +79,22 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
     onLive: () => guard("Could not go back to live", () => show(null)),
     onOpenHistory: () => refreshSnapshots(),
     onSentence: (text) => {
-      if (!text.trim() || text === state.sentence) return;
-      update({ sentence: text });
-      guard("Could not run that sentence", () => show(state.viewing));
+      if (!text.trim() || text === state.sentence) return Promise.resolve();
+      update({ sentence: text, tokenPicked: false });
+      return guard("Could not run that sentence", () => show(state.viewing));
     },
     onProbe: () => intents.onSentence(state.session.probe),
-    onSelectToken: (i) => update({ selectedToken: i }),
+    onSelectToken: (i) => update({ selectedToken: i, tokenPicked: true }),
+    onSeedWord: () => {
+      const tokens = state.viewed ? state.viewed.tokens.map((t) => t.text) : [];
+      const i = tokens.lastIndexOf(DEFAULTS.word);
+      if (i >= 0) return update({ selectedToken: i, tokenPicked: true });
+      // Not in this sentence: the seed's sentence, then its word.
+      return intents.onSentence(DEFAULTS.sentenceA).then(() => {
+        const j = state.viewed ? state.viewed.tokens.map((t) => t.text).lastIndexOf(DEFAULTS.word) : -1;
+        if (j >= 0) update({ selectedToken: j, tokenPicked: true });
+      });
+    },
     onContrast: (mode) => {
       update({ contrast: mode });
       if (mode === "off") update({ baseline: null });

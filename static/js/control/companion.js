@@ -31,7 +31,7 @@ export function createCompanion(api) {
       const idx = r.tokens.map((t) => t.text).lastIndexOf(word);
       if (idx < 0) throw new Error(`"${word}" is not a token of "${text}" (tokens: ${r.tokens.map((t) => t.text).join(" ")}).`);
       const stage = r.stages.find((st) => st.name === STAGE);
-      res.push({ idx, vec: stage.values[idx], step: r.step, unknown: r.tokens[idx].unknown });
+      res.push({ idx, vec: stage.values[idx], step: r.step, unknown: r.tokens[idx].unknown, next: r.predictions[idx] });
     }
     return res;
   }

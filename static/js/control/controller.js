@@ -10,6 +10,7 @@ import { throttle } from "../util/dom.js";
 import { createActions } from "./actions.js";
 import { createCompanion } from "./companion.js";
 import { createLoader } from "./loader.js";
+import { mostFocused } from "../focus.js";
 
 // The stream's message types, each with its one handler (see docs/api-contract.md).
 function streamHandlers(c) {
@@ -50,7 +51,7 @@ export function createController() {
     const ticket = load.ticket();
     const data = await load.viewed(step, state.sentence);
     if (!load.current(ticket)) return;
-    const token = pickToken(data.tokens);
+    const token = pickToken(data);
     // The live model may be a few steps past the stream: the page's step is never behind a view.
     if (step === null) update({ liveStep: Math.max(state.liveStep, data.step) });
     update({ viewing: step, viewed: data, selectedToken: token });
@@ -60,13 +61,15 @@ export function createController() {
     if (!quiet) v.chart.setMarker(step);
   }
 
-  function pickToken(tokens) {
-    const T = tokens.length;
+  // The learner's pick stays while the tokens stay; otherwise the token whose attention is most
+  // focused at this step (paused: it may move as the model learns; training: it holds still).
+  function pickToken(data) {
+    const T = data.tokens.length;
     const same = state.viewed && state.viewed.tokens.length === T &&
-      state.viewed.tokens.every((t, i) => t.text === tokens[i].text);
-    if (same && state.selectedToken !== null && state.selectedToken < T) return state.selectedToken;
-    const want = tokens.map((t) => t.text).lastIndexOf(DEFAULTS.word);
-    return want >= 0 ? want : T - 1;
+      state.viewed.tokens.every((t, i) => t.text === data.tokens[i].text);
+    const keep = same && state.selectedToken !== null && state.selectedToken < T;
+    if (keep && (state.tokenPicked || state.running)) return state.selectedToken;
+    return mostFocused(data.attention) ?? T - 1;
   }
 
   async function loadBaseline() {
@@ -175,7 +178,7 @@ export function createController() {
     load.use(info);
     const weight = info.shapes && info.shapes[DEFAULTS.weight] ? DEFAULTS.weight : Object.keys(info.shapes || {})[0];
     update({ session: info, liveStep: info.step, running: info.running, comparing: info.comparing,
-      sentence: info.probe, selectedToken: null, selectedWeight: weight, viewing: null, viewed: null,
+      sentence: info.probe, selectedToken: null, tokenPicked: false, selectedWeight: weight, viewing: null, viewed: null,
       baseline: null, weightData: null, lastRecord: null });
     writeUrl(info, state.presets);
     v.header.show(info);
@@ -219,7 +222,7 @@ export function createController() {
   const c = { ingest, heldout, onRun, get views() { return v; } };
   const handlers = streamHandlers(c);
   const actions = createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
-    refreshSnapshots, liveFigures });
+    refreshSnapshots });
   Object.assign(c, actions.streamSide);
 
   async function boot() {

@@ -1,6 +1,8 @@
 // Attention view: the sentence as tokens; pick one and see how much it attends to each earlier
 // token, per head and averaged, as a table heatmap and as arcs over the sentence, plus the whole
 // pattern. It draws `state.viewed` (the viewed step) and, for "step 0 vs now", `state.baseline`.
+import { DEFAULTS } from "../config.js";
+import { averageHeads, entropyBits } from "../focus.js";
 import { state, subscribe } from "../state.js";
 import { css, ink, viridis, blueOrange } from "../util/color.js";
 import { clear, debounce, h, s } from "../util/dom.js";
@@ -9,22 +11,18 @@ import { drawHeatmap } from "../util/heatmap.js";
 import { labelStep, unlabel } from "../util/steps.js";
 import { contrastToggle } from "./contrast.js";
 
-export function averageHeads(att, i) {
-  const H = att.length;
-  return att[0][i].map((_, j) => att.reduce((sum, head) => sum + head[i][j], 0) / H);
-}
 
-export function entropyBits(row) {
-  return -row.reduce((sum, p) => (p > 0 ? sum + p * Math.log2(p) : sum), 0);
-}
-
-// intents: {onSentence(text), onSelectToken(i), onProbe(), onContrast(mode)}
+// intents: {onSentence(text), onSelectToken(i), onProbe(), onContrast(mode), onSeedWord()}
 export function createAttentionView(root, intents) {
   let shownKey = null; // tokens + pick + contrast of the table on screen
   let centres = null; // measured chip centres for the arcs
   const input = h("input", { type: "text", id: "att-sentence", "aria-label": "Sentence to look at",
     spellcheck: "false", autocomplete: "off" });
   const probeBtn = h("button", { type: "button", class: "small", text: "Use probe sentence", onclick: intents.onProbe });
+  const seedBtn = h("button", { type: "button", class: "small", id: "att-seed-word", text: `the seed's "${DEFAULTS.word}"`,
+    title: `Look at "${DEFAULTS.word}", the word the seed document asks about`, onclick: intents.onSeedWord });
+  const picked = h("span", { class: "muted small", id: "att-picked" });
+  const preds = h("div", { class: "preds", id: "att-preds", "aria-live": "polite" });
   const source = h("span", { class: "muted", id: "att-source" });
   const arcs = s("svg", { class: "arcs", "aria-hidden": "true" });
   const chips = h("div", { class: "chips", role: "listbox", "aria-label": "Tokens; pick one" });
@@ -47,7 +45,8 @@ export function createAttentionView(root, intents) {
     h("p", { class: "hint", text: "Pick a token. Each row shows how much of its attention goes to each earlier token " +
       "(rows sum to 1). Attention never looks ahead." }),
     h("div", { class: "sentence" }, arcs, chips),
-    h("div", { class: "row" }, source), h("div", { class: "row" }, toggle.el), baseTable, table, spread, whole,
+    h("div", { class: "row" }, picked, seedBtn),
+    h("div", { class: "row" }, source), h("div", { class: "row" }, toggle.el), baseTable, table, spread, preds, whole,
   );
   whichHead.addEventListener("change", () => state.viewed && renderMatrix());
   window.addEventListener("resize", () => {
@@ -201,15 +200,31 @@ export function createAttentionView(root, intents) {
     renderMatrix();
     const where = v.live ? "model" : "stored model";
     labelStep(source, v.step, (k) => `${v.attention.length} heads · ${where} at step ${k}${v.note ? ` · ${v.note}` : ""}`);
+    picked.textContent = state.tokenPicked ? `You picked "${v.tokens[i].text}".`
+      : `Picked for you: "${v.tokens[i].text}", the token whose attention is most focused at this step.`;
+    renderPredictions(v, i);
     const T = i + 1;
     spread.textContent = `Spread of the average row: ${num(entropyBits(avg), 3)} bits ` +
       `(${num(Math.log2(T), 3)} bits would be even attention over ${T} tokens; lower means sharper).`;
     toggle.set(state.contrast);
   }
 
+  // The model's top-5 guesses for the token after the picked one, at the viewed step.
+  function renderPredictions(v, i) {
+    const top = v.predictions && v.predictions[i];
+    if (!top) return preds.replaceChildren();
+    const bars = top.map((p) => h("div", { class: "pred", "data-token": p.token, "data-prob": String(p.prob) },
+      h("span", { class: "pred-token", text: p.token }),
+      h("span", { class: "pred-track" }, h("span", { class: "pred-fill", style: `width:${(100 * p.prob).toFixed(1)}%` })),
+      h("span", { class: "pred-num", text: `${(100 * p.prob).toFixed(1)} %` })));
+    const title = h("h4", { id: "att-preds-title" });
+    labelStep(title, v.step, (k) => `After "${v.tokens[i].text}", the ${v.live ? "model" : "stored model"} at step ${k} predicts`);
+    preds.replaceChildren(title, ...bars);
+  }
+
   subscribe(["sentence"], () => {
     if (document.activeElement !== input) input.value = state.sentence;
   });
-  subscribe(["viewed", "selectedToken", "baseline", "contrast"], render);
+  subscribe(["viewed", "selectedToken", "baseline", "contrast", "tokenPicked"], render);
   return { render };
 }

@@ -69,6 +69,17 @@ export function createContextView(root, intents) {
       h("td", { class: "num", text: num(d.cosine, 3) }));
   }
 
+  // What each model guesses comes after the word, in each sentence: the FFN-only model's guesses
+  // are the same in A and B (it cannot see the words before), attention + FFN's may differ.
+  function predictions(w, withAtt, ffnOnly) {
+    const top = (x) => x.next.slice(0, 3).map((p) => `${p.token} ${(100 * p.prob).toFixed(0)} %`).join(", ");
+    const row = (label, pair, cls) => h("tr", { class: cls }, h("th", { scope: "row", text: label }),
+      h("td", { class: "next", text: top(pair[0]) }), h("td", { class: "next", text: top(pair[1]) }));
+    return h("table", { class: "ctx-table ctx-next", id: "ctx-next" },
+      h("thead", {}, h("tr", {}, h("th", { text: `next word after "${w}"` }), h("th", { text: "in A" }), h("th", { text: "in B" }))),
+      h("tbody", {}, row("attention + FFN", withAtt, "next-with-attention"), ffnOnly ? row("FFN only", ffnOnly, "next-ffn-only") : null));
+  }
+
   function render(w, withAtt, ffnOnly) {
     const rows = [rowFor("attention + FFN (this session)", withAtt, "with-attention")];
     if (ffnOnly) rows.push(rowFor("FFN only (attention off)", ffnOnly, "ffn-only"));
@@ -86,7 +97,7 @@ export function createContextView(root, intents) {
       notes.push("Without attention, each token's vector is computed from that token and its position only, " +
         "so the words before it cannot change it. With attention, they do: that is what attention hands the FFN.");
     } else notes.push("This session has attention switched off, so it cannot tell the two contexts apart.");
-    clear(out).append(table, ...notes.map((t) => h("p", { class: "small", text: t })));
+    clear(out).append(table, predictions(w, withAtt, ffnOnly), ...notes.map((t) => h("p", { class: "small", text: t })));
   }
 
   return { render, setBusy, request };
