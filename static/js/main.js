@@ -9,7 +9,7 @@ import { createAblation } from "./views/ablation.js";
 import { createAttentionView } from "./views/attention.js";
 import { createContextView } from "./views/context.js";
 import { createControls } from "./views/controls.js";
-import { createDiagram } from "./views/diagram.js";
+import { createDiagram, drawLegend } from "./views/diagram.js";
 import { createFfnView } from "./views/ffn.js";
 import { createHeader } from "./views/header.js";
 import { createLossChart } from "./views/loss_chart.js";
@@ -27,6 +27,7 @@ function buildViews(intents, urls) {
   const status = createStatus(el("toasts"), el("tasks"));
   const onError = (err) => status.error(err);
   const diagram = createDiagram(el("diagram"), { onSelectWeight: intents.onSelectWeight });
+  drawLegend(el("diagram-legend"));
   const controls = createControls(el("player"), el("counters"), { ...intents, onLive: intents.onLive });
   const phaseText = createPhaseText(el("phase-text"));
   const player = new Player({
@@ -50,7 +51,7 @@ function buildViews(intents, urls) {
     player,
     header: createHeader(el("session-chip")),
     tabs: createTabs(el("tabs"), intents.onTab),
-    chart: createLossChart(el("loss-chart"), onError),
+    chart: createLossChart(el("loss-chart"), onError, el("overfit-note")),
     attention: createAttentionView(el("panel-attention"), intents),
     weights: createWeightsView(el("panel-weights"), { onSelectWeight: intents.onSelectWeight, onMode: intents.onWeightMode }),
     ffn: createFfnView(el("panel-ffn"), intents),

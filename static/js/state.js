@@ -26,6 +26,7 @@ export const state = {
   weightMode: "now", // "now" | "change" (since step 0)
   snapshots: [], // steps with stored snapshots
   comparison: null, // AblationResult
+  contextResult: null, // {word, step, withAttention, ffnOnly}: the last "what attention adds" distances
   tab: "attention",
   speed: 1, // animation speed factor; 0 = no animation
   stepThrough: false, // stop after each phase of "+1 step"

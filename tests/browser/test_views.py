@@ -153,3 +153,69 @@ def test_predictions_show_the_top_5_of_forward_at_the_viewed_step(app_page):
     assert now["predictions"][i][0]["prob"] > 2 * at0["predictions"][i][0]["prob"]
     app_page.shot("13-predictions")
     assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_phone_width_has_no_sideways_scroll_and_the_tour_button_takes_a_tap(chromium, server_url):
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(f"{server_url}/")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # nothing covers the tour button: the point at its centre is the button itself
+        assert (
+            page.evaluate(
+                """() => { const b = document.getElementById('btn-tour').getBoundingClientRect();
+              return document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2).id; }"""
+            )
+            == "btn-tour"
+        )
+        page.tap("#btn-tour")
+        page.wait_for_selector("#tour:not([hidden])")
+        # the diagram keeps a legible size (it scrolls sideways in its own box instead)
+        assert (
+            page.evaluate("document.querySelector('#w-W_q .wname').getBoundingClientRect().height")
+            >= 9
+        )
+        page.tap("#btn-step")
+        page.wait_for_function("document.getElementById('step-count').dataset.step === '1'")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "14-phone-390.png"))
+        sid = page.evaluate("window.attnflow.state.session.id")
+        page.request.delete(f"{server_url}/api/sessions/{sid}")
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_tour_asks_before_the_long_run_and_ends_with_this_sessions_numbers(app_page):
+    app_page.open()
+    page = app_page.page
+    page.click("#btn-tour")
+    assert page.text_content("#tour-title") == "Attention hands the FFN an output"
+    page.click("#tour-next")
+    page.click("#tour-next")  # "both learn together": one real step, with a replay button
+    page.wait_for_function("document.getElementById('step-count').dataset.step === '1'")
+    assert page.is_visible("#tour-replay")
+    page.click("#tour-next")  # what attention adds (the FFN-only companion trains 1 step)
+    page.wait_for_selector("#ctx-result tr.ffn-only", timeout=60_000)
+    page.click("#tour-next")  # the long run: it asks, saying how long
+    page.wait_for_selector("#tour-ask:not([hidden])")
+    assert "about" in page.text_content("#tour-ask")
+    assert " s here" in page.text_content("#tour-ask")
+    page.click("#tour-skip")
+    assert page.evaluate("window.attnflow.state.comparing") is False
+    page.click("#tour-next")
+    text = page.text_content("#tour-text")
+    record = page.evaluate("window.attnflow.state.lastRecord")
+    assert "it hands it an output" in text
+    assert f"to {record['loss']:.2f} at step 1" in text
+    assert page.text_content("#tour-next") == "Finish"
+    assert app_page.errors == []

@@ -3,6 +3,7 @@
 import { verdict } from "../ablation_math.js";
 import { DEFAULTS } from "../config.js";
 import { state, update } from "../state.js";
+import { distances } from "../views/context.js";
 import { throttle } from "../util/dom.js";
 
 export function createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
@@ -152,6 +153,9 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       try {
         const { withAtt, ffnOnly } = await companion.compare(state.session, state.customText, request, task.update);
         v().context.render(request.word, withAtt, ffnOnly);
+        const dist = (pair) => distances(pair[0].vec, pair[1].vec).euclid;
+        update({ contextResult: { word: request.word, step: withAtt[0].step, withAttention: dist(withAtt),
+          ffnOnly: ffnOnly ? dist(ffnOnly) : null } });
       } finally {
         task.done();
         v().context.setBusy(false);
@@ -197,8 +201,38 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       intents.onTab("context");
       return intents.onContexts(v().context.request());
     },
-    compareRuns: () => (state.comparing || state.comparison ? null : intents.onCompare(DEFAULTS.compareSteps, DEFAULTS.compareCorpus)),
+    compareRuns: () => {
+      intents.onTab("context");
+      return state.comparing || state.comparison ? null : intents.onCompare(DEFAULTS.compareSteps, DEFAULTS.compareCorpus);
+    },
+    // The question to ask before the comparison, or null when it exists or runs already.
+    compareCost: () => {
+      if (state.comparing || state.comparison) return null;
+      const ms = state.lastRecord && state.lastRecord.time_ms ? state.lastRecord.time_ms : 7;
+      const seconds = Math.max(5, Math.round((3 * DEFAULTS.compareSteps * ms * 1.3) / 1000 / 5) * 5);
+      return `This trains three fresh models for ${DEFAULTS.compareSteps} steps each on the "${DEFAULTS.compareCorpus}" ` +
+        `corpus: about ${seconds} s here (measured from this session's last step). Run it now?`;
+    },
+    replay: () => intents.onReplay(),
+    summary: () => tourSummary(),
   };
+
+  // The closing words of the tour, with this session's own numbers where it has them.
+  function tourSummary() {
+    const out = ["Attention does not hand the FFN weights: it hands it an output, one context-mixed vector per token. " +
+      "Both start from their own random weights and learn together from one loss."];
+    const zero = c.stepZeroLoss();
+    const r = state.lastRecord;
+    if (Number.isFinite(zero) && r) out.push(`Here the loss fell from ${zero.toFixed(2)} nats at step 0 to ${r.loss.toFixed(2)} at step ${r.step}.`);
+    const ctxr = state.contextResult;
+    if (ctxr && ctxr.ffnOnly !== null) {
+      out.push(`"${ctxr.word}" in two sentences: ${ctxr.withAttention.toFixed(2)} apart with attention, ` +
+        `${ctxr.ffnOnly.toFixed(2)} with the FFN alone.`);
+    }
+    if (state.comparison) out.push(`Measured: ${verdict(state.comparison).text}`);
+    else out.push("Run the comparison (step 5) to measure what each part adds.");
+    return out.join(" ");
+  }
 
   return { intents, streamSide };
 }

@@ -219,7 +219,8 @@ export function createController() {
     return api.createSession(bodyFromQuery(params));
   }
 
-  const c = { ingest, heldout, onRun, get views() { return v; } };
+  const stepZeroLoss = () => (load.stepZeroFigures() || {}).loss;
+  const c = { ingest, heldout, onRun, stepZeroLoss, get views() { return v; } };
   const handlers = streamHandlers(c);
   const actions = createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
     refreshSnapshots });

@@ -4,7 +4,7 @@
 import { DEFAULTS } from "../config.js";
 import { averageHeads, entropyBits } from "../focus.js";
 import { state, subscribe } from "../state.js";
-import { css, ink, viridis, blueOrange } from "../util/color.js";
+import { blueOrange, css, gradient, ink, viridis } from "../util/color.js";
 import { clear, debounce, h, s } from "../util/dom.js";
 import { fixed, num } from "../util/format.js";
 import { drawHeatmap } from "../util/heatmap.js";
@@ -35,7 +35,11 @@ export function createAttentionView(root, intents) {
   const matrix0 = h("canvas", { class: "heat square", id: "att-matrix-0", role: "img", hidden: true,
     "aria-label": "Whole attention pattern at step 0" });
   const matrixNote = h("p", { class: "hint", id: "att-matrix-note" });
-  const whole = h("div", { class: "att-whole" }, h("div", { class: "pair" }, matrix0, matrix),
+  const matrixBar = h("div", { class: "legend", id: "att-matrix-bar" });
+  const axes = h("div", { class: "heat-axes" },
+    h("span", { class: "axis y", text: "token that looks ↓" }), h("div", { class: "pair" }, matrix0, matrix),
+    h("span", {}), h("span", { class: "axis", text: "token it looks at →" }), h("span", {}), matrixBar);
+  const whole = h("div", { class: "att-whole" }, axes,
     h("div", {}, h("h4", { text: "The whole pattern" }), whichHead, matrixNote,
       h("p", { class: "hint", text: "Row: the token that looks. Column: the token it looks at. " +
         "Above the diagonal is the future, always 0." })));
@@ -139,7 +143,11 @@ export function createAttentionView(root, intents) {
     const base = baselineFor(v);
     const m = pattern(att, T);
     matrix0.hidden = !(base && state.contrast === "side");
-    if (base && state.contrast === "diff") {
+    const diffMode = Boolean(base && state.contrast === "diff");
+    matrixBar.replaceChildren(h("span", { text: diffMode ? "−1" : "0" }),
+      h("span", { class: "bar", style: `background:${diffMode ? gradient(blueOrange, true) : gradient(viridis)}` }),
+      h("span", { text: "1" }), h("span", { class: "muted", text: diffMode ? " change in weight" : " attention weight" }));
+    if (diffMode) {
       const m0 = pattern(base.attention, T);
       drawHeatmap(matrix, m.map((row, i) => row.map((x, j) => x - m0[i][j])), { ...opts, diverging: true, range: [-1, 1] });
       matrixNote.textContent = `Step ${v.step} minus step 0: orange = more attention than at the start, blue = less.`;

@@ -1,7 +1,7 @@
 // The flow diagram (SVG): draws the layout, renders one phase of a training step at a given
 // progress (the player decides when), and lets the learner pick a weight block.
 import { DIAGRAM, FLOW } from "../config.js";
-import { s } from "../util/dom.js";
+import { h, s } from "../util/dom.js";
 import { num, times } from "../util/format.js";
 import { labelStep } from "../util/steps.js";
 import { layout } from "./diagram_layout.js";
@@ -14,6 +14,17 @@ function logNormaliser(values) {
   const hi = logs.length ? Math.max(...logs) : 0;
   const lo = Math.max(logs.length ? Math.min(...logs) : hi - 3, hi - 3);
   return (v) => (v > 0 ? clamp01((Math.log10(v) - lo) / (hi - lo || 1)) : 0);
+}
+
+// The key to the diagram's colours: one swatch per phase, with what its width or number means.
+export function drawLegend(root) {
+  const item = (colour, kind, text) => h("span", { class: "legend-item" },
+    h("span", { class: `swatch ${kind}`, style: `background:${colour}` }), text);
+  root.replaceChildren(
+    item(FLOW.forward, "line", "forward: activations flow to the output"),
+    item(FLOW.backward, "thick", "backward: gradients flow back; width ∝ log ‖g‖"),
+    item(FLOW.update, "box", "update: each weight moves by ΔW/W = ‖ΔW‖ / ‖W‖"),
+    item("var(--edge)", "dash", "residual (skip) path"));
 }
 
 export function createDiagram(svg, { onSelectWeight }) {

@@ -56,7 +56,8 @@ export function createFfnView(root, intents) {
     h("p", { class: "hint", text: "Each row is a token, each column a hidden unit of the FFN (after the activation). " +
       "A unit fires on a token when its activation is above 0. The FFN looks at one token at a time." }),
     summary, h("div", { class: "row" }, toggle.el), summary0, map0,
-    h("div", { class: "ffn-map" }, labels, canvas), legend, note,
+    h("div", { class: "ffn-map" }, h("span", { class: "axis", text: "token" }), h("span", { class: "axis", text: "hidden units of the FFN →" }),
+      labels, canvas), legend, note,
   );
   input.addEventListener("input", debounce(() => intents.onSentence(input.value), 400));
   sortSel.addEventListener("change", () => {

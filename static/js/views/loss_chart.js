@@ -5,6 +5,7 @@
 import { LIMITS, SERIES, TIMING } from "../config.js";
 import { cssVar } from "../util/dom.js";
 import { num } from "../util/format.js";
+import { overfitting } from "../overfit.js";
 
 const TRAIN = 0;
 const HELDOUT = 1;
@@ -81,7 +82,19 @@ function binned(steps, losses) {
   return [xs, ys];
 }
 
-export function createLossChart(el, onError) {
+// note: an element for the overfitting note (shown when held-out loss has clearly risen).
+export function createLossChart(el, onError, note = null) {
+  const held = { steps: [], loss: [] };
+  function checkOverfit() {
+    if (!note) return;
+    const o = overfitting(held.steps, held.loss);
+    note.hidden = !o;
+    if (o) {
+      note.textContent = `Overfitting: held-out loss has risen ${num(o.rise, 2)} nats since its minimum ` +
+        `(${num(o.min, 3)} at step ${o.minStep}) while training loss goes on falling. The model is starting to ` +
+        "memorise its training text instead of learning what carries over to new text.";
+    }
+  }
   const queue = [];
   let ready = false;
   let timer = null;
@@ -144,6 +157,9 @@ export function createLossChart(el, onError) {
 
   // Replace everything with a History (after load, reset or a new session).
   function reset(history) {
+    held.steps = history.heldout.steps.slice();
+    held.loss = history.heldout.loss.slice();
+    checkOverfit();
     buffers.clear();
     queue.length = 0;
     addBinned = binner((x, y) => push(TRAIN, x, y));
@@ -157,7 +173,12 @@ export function createLossChart(el, onError) {
 
   const addTrain = (step, loss) => addBinned(step, loss);
 
-  const addHeldout = (step, loss) => push(HELDOUT, step, loss);
+  function addHeldout(step, loss) {
+    held.steps.push(step);
+    held.loss.push(loss);
+    checkOverfit();
+    push(HELDOUT, step, loss);
+  }
 
   // Vertical marker for the history scrubber; null removes it.
   function setMarker(step) {

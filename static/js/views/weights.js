@@ -87,7 +87,8 @@ export function createWeightsView(root, intents) {
     canvas.style.width = `${aspect > 1 ? box / aspect : box}px`;
     canvas.style.height = `${aspect > 1 ? box : box * aspect}px`;
     legend.replaceChildren(h("span", { text: num(lo, 2) }),
-      h("span", { class: "bar", style: `background:${gradient(blueOrange, true)}` }), h("span", { text: num(hi, 2) }));
+      h("span", { class: "bar", style: `background:${gradient(blueOrange, true)}` }), h("span", { text: num(hi, 2) }),
+      h("span", { text: linear ? ` · rows: input (${dims[0]}) ↓, columns: output (${dims[1]}) →` : "" }));
   }
 
   function showStats(w) {
