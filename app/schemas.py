@@ -348,6 +348,29 @@ class ProbeOut(BaseModel):
     )
 
 
+class EntropySeries(BaseModel):
+    steps: list[int]
+    heads: list[list[float]] = Field(description="per head, mean entropy (bits) at each step")
+    uniform: float | None = Field(description="the same mean for even attention")
+
+
+class DeadUnits(BaseModel):
+    steps: list[int]
+    share: list[float] = Field(description="share of FFN units never > 0 on the probe")
+    units: int | None
+
+
+class RatioSeries(BaseModel):
+    steps: list[int]
+    matrices: dict[str, list[float | None]] = Field(description="‖ΔW‖ / ‖W‖ per matrix")
+
+
+class Dynamics(BaseModel):
+    entropy: EntropySeries
+    dead_units: DeadUnits
+    update_ratio: RatioSeries
+
+
 class SnapshotList(BaseModel):
     steps: list[int] = Field(description="stored steps, ascending")
     step: int = Field(description="the session's live step")

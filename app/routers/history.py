@@ -16,6 +16,7 @@ from app.responses import JsonBytes, OrjsonResponse, dumps
 from app.routers import errors
 from app.routers.forward import DigitsQuery, MaxDimQuery, StagesQuery
 from app.schemas import (
+    Dynamics,
     ForwardRequest,
     ForwardResult,
     History,
@@ -23,6 +24,7 @@ from app.schemas import (
     SnapshotList,
     Weights,
 )
+from app.services.dynamics import dynamics_payload
 from app.services.forward import ForwardOptions
 from app.services.history import SnapshotData
 from app.services.session import Session
@@ -45,6 +47,18 @@ def stored(session: Session, step: int) -> SnapshotData:
     if data is None:
         raise not_found(f"snapshot at step {step} (stored: {session.snapshots.steps()})")
     return data
+
+
+@router.get("/{session_id}/dynamics", response_model=Dynamics, responses=errors(404))
+async def dynamics(session: SessionDep) -> JsonBytes:
+    """Per-head attention entropy and dead FFN units on the probe sentence at every stored
+    snapshot, and each weight matrix's update ratio over the logged steps."""
+
+    def job() -> bytes:
+        snaps, _ = session.snapshots.items()
+        return dumps(dynamics_payload(snaps, session.log, list(session.shapes)))
+
+    return JsonBytes(await asyncio.to_thread(job))
 
 
 @router.get("/{session_id}/snapshots", response_model=SnapshotList, responses=errors(404))

@@ -74,6 +74,7 @@ export const api = {
   pause: (id) => request("POST", `${S(id)}/pause`),
   reset: (id) => request("POST", `${S(id)}/reset`),
   history: (id) => request("GET", `${S(id)}/history`),
+  dynamics: (id) => request("GET", `${S(id)}/dynamics`),
   snapshots: (id) => request("GET", `${S(id)}/snapshots`),
   snapshot: (id, step) => request("GET", `${S(id)}/snapshots/${step}`),
   // The model as it was at a stored step: /forward and /weights on its kept weights.

@@ -10,6 +10,7 @@ import { createAttentionView } from "./views/attention.js";
 import { createContextView } from "./views/context.js";
 import { createControls } from "./views/controls.js";
 import { createDiagram, drawLegend } from "./views/diagram.js";
+import { createDynamics } from "./views/dynamics.js";
 import { createFfnView } from "./views/ffn.js";
 import { createHeader } from "./views/header.js";
 import { createLossChart } from "./views/loss_chart.js";
@@ -55,6 +56,7 @@ function buildViews(intents, urls) {
     attention: createAttentionView(el("panel-attention"), intents),
     weights: createWeightsView(el("panel-weights"), { onSelectWeight: intents.onSelectWeight, onMode: intents.onWeightMode }),
     ffn: createFfnView(el("panel-ffn"), intents),
+    dynamics: createDynamics(el("panel-dynamics"), { onError }),
     context: createContextView(el("context-words"), { onRun: intents.onContexts, onStop: intents.onStopContexts }),
     ablation: createAblation(el("context-ablation"), { onRun: intents.onCompare, onError }),
     scrubber: createScrubber(el("scrubber-bar"), { onScrub: intents.onScrub, onLive: intents.onLive, onOpen: intents.onOpenHistory }),

@@ -219,3 +219,41 @@ def test_tour_asks_before_the_long_run_and_ends_with_this_sessions_numbers(app_p
     assert f"to {record['loss']:.2f} at step 1" in text
     assert page.text_content("#tour-next") == "Finish"
     assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_dynamics_plot_entropy_and_dead_units_recomputed_from_the_snapshots(app_page):
+    import math
+
+    app_page.open()
+    page = app_page.page
+    sid = app_page.session_id()
+    app_page.api("POST", f"/api/sessions/{sid}/train", {"steps": 64})
+    page.wait_for_function("document.getElementById('step-count').dataset.step === '64'")
+    page.click("#tab-dynamics")
+    page.wait_for_function("(document.getElementById('dyn-entropy').data || []).length >= 4")
+    plotted = page.evaluate(
+        "document.getElementById('dyn-entropy').data.filter(t => t.name.startsWith('head'))"
+        ".map(t => [Array.from(t.x), Array.from(t.y)])"
+    )
+    dead = page.evaluate(
+        "(t => [Array.from(t.x), Array.from(t.y)])(document.getElementById('dyn-dead').data[0])"
+    )
+    steps = app_page.api("GET", f"/api/sessions/{sid}/history")["snapshots"]
+    assert dead[0] == steps
+    for k, step in enumerate(steps):
+        snap = app_page.api("GET", f"/api/sessions/{sid}/snapshots/{step}")
+        att = snap["probe"]["attention"]
+        T = len(att[0])
+        for h, head in enumerate(att):
+            rows = [head[t][: t + 1] for t in range(1, T)]
+            mean = sum(-sum(p * math.log2(p) for p in r if p > 0) for r in rows) / (T - 1)
+            assert plotted[h][0][k] == step
+            assert plotted[h][1][k] == pytest.approx(mean, abs=1e-6)
+        ffn = snap["probe"]["ffn"]
+        share = sum(all(row[u] <= 0 for row in ffn) for u in range(len(ffn[0]))) / len(ffn[0])
+        assert dead[1][k] == pytest.approx(share, abs=1e-12)
+    ratio = page.evaluate("document.getElementById('dyn-ratio').data.map(t => t.name)")
+    assert sorted(ratio) == ["W_1", "W_2", "W_k", "W_o", "W_q", "W_v"]
+    app_page.shot("15-dynamics")
+    assert app_page.errors == []

@@ -20,6 +20,10 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
     v().status.info(`Learning rate is now ${body.lr}.`);
   }
 
+  async function loadDynamics() {
+    v().dynamics.show(await api.dynamics(state.session.id));
+  }
+
   // Training acts on the live model: a page looking at a stored step goes back to live first.
   async function toLive() {
     if (state.viewing !== null) await show(null);
@@ -112,6 +116,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
     onTab: (name) => {
       update({ tab: name });
       if (name === "weights") guard("Could not load the weight", loadWeights);
+      if (name === "dynamics") guard("Could not load the training dynamics", loadDynamics);
     },
     // -- sessions --
     onCreate: (body) => guard("The settings were not accepted", async () => {

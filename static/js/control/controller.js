@@ -130,7 +130,10 @@ export function createController() {
     if (m.state === "diverged") v.status.error(new Error(m.message || "Training diverged."), "Training stopped");
     if (m.state === "reset") reload();
     if (m.state === "started") v.player.resetCounts();
-    if (m.state === "paused" || m.state === "finished") refreshSnapshots();
+    if (m.state === "paused" || m.state === "finished") {
+      refreshSnapshots();
+      if (state.tab === "dynamics") c.onTab("dynamics"); // the run's new points
+    }
   }
 
   // -- session and history -------------------------------------------------------------------
@@ -224,7 +227,7 @@ export function createController() {
   const handlers = streamHandlers(c);
   const actions = createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
     refreshSnapshots });
-  Object.assign(c, actions.streamSide);
+  Object.assign(c, actions.streamSide, { onTab: actions.intents.onTab });
 
   async function boot() {
     const task = v.status.progress("Starting a session");

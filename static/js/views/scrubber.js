@@ -3,7 +3,7 @@
 // line says how the server keeps them (0 and every power of two, plus every k steps).
 import { TIMING } from "../config.js";
 import { state, subscribe } from "../state.js";
-import { debounce, h, s } from "../util/dom.js";
+import { debounce, h, s, throttle } from "../util/dom.js";
 
 const isPow2 = (n) => n > 0 && (n & (n - 1)) === 0;
 
@@ -84,6 +84,6 @@ export function createScrubber(root, intents) {
     drawTicks();
   });
   subscribe(["viewing", "viewed"], showViewing);
-  subscribe(["liveStep"], debounce(drawTicks, 500));
+  subscribe(["liveStep"], throttle(drawTicks, 500));
   return {};
 }
