@@ -257,3 +257,18 @@ def test_dynamics_plot_entropy_and_dead_units_recomputed_from_the_snapshots(app_
     assert sorted(ratio) == ["W_1", "W_2", "W_k", "W_o", "W_q", "W_v"]
     app_page.shot("15-dynamics")
     assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_an_emptied_settings_field_is_an_error_not_a_silent_default(app_page):
+    app_page.open()
+    page = app_page.page
+    sid = app_page.session_id()
+    page.click("#tab-settings")
+    page.fill("[id='f-config.d_model']", "")
+    page.click("#btn-create")
+    slot = "[data-field='config.d_model'] .field-error"
+    assert "d_model is empty" in page.text_content(slot)
+    assert page.get_attribute("[id='f-config.d_model']", "aria-invalid") == "true"
+    assert app_page.session_id() == sid  # nothing was created
+    assert app_page.errors == []

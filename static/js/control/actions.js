@@ -3,7 +3,7 @@
 import { verdict } from "../ablation_math.js";
 import { DEFAULTS } from "../config.js";
 import { state, update } from "../state.js";
-import { distances } from "../views/context.js";
+import { distances } from "../vectors.js";
 import { throttle } from "../util/dom.js";
 
 export function createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,

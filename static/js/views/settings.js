@@ -20,7 +20,8 @@ function setPath(obj, path, value) {
 }
 
 function field(spec, control) {
-  return h("div", { class: `field${spec.type === "checkbox" ? " check" : ""}`, "data-field": spec.field },
+  const cls = `field${spec.type === "checkbox" ? " check" : ""}${spec.wide ? " span2" : ""}`;
+  return h("div", { class: cls, "data-field": spec.field },
     h("label", { for: `f-${spec.field}`, text: spec.label, title: spec.hint || null }), control,
     h("small", { class: "field-error", id: `err-${spec.field}`, "aria-live": "polite" }));
 }
@@ -49,7 +50,7 @@ export function createSettings(root, { onCreate, onCompare, onImport, urls }) {
   const form = h("form", { id: "settings-form", novalidate: true },
     h("div", { class: "form-grid settings-grid" },
       field({ field: "preset", label: "preset" }, preset),
-      field({ field: "corpus", label: "corpus" }, corpus),
+      field({ field: "corpus", label: "corpus", wide: true }, corpus),
       field({ field: "tokenizer", label: "tokens" }, tokenizer),
       ...specs.map(([spec, c]) => field(spec, c))),
     h("div", { class: "field wide", "data-field": "text" }, text, h("small", { class: "field-error", id: "err-text" })),
@@ -70,6 +71,7 @@ export function createSettings(root, { onCreate, onCompare, onImport, urls }) {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors();
+    if (emptyFields()) return;
     if (!state.liveStep) return onCreate(body());
     askCreate();
   });
@@ -127,6 +129,18 @@ export function createSettings(root, { onCreate, onCompare, onImport, urls }) {
     probe.value = s.probe;
     setValues(s);
     renderExports(s.id);
+  }
+
+  // An emptied number field is a mistake to point at, not a silent "use the default".
+  function emptyFields() {
+    const empty = specs.filter(([spec, c]) => spec.type === "number" && c.value.trim() === "");
+    for (const [spec, c] of empty) {
+      const slot = $(`[data-field="${CSS.escape(spec.field)}"] .field-error`, root);
+      slot.textContent = `${spec.label} is empty: enter a number (the preset's value was filled in when you picked it).`;
+      c.setAttribute("aria-invalid", "true");
+    }
+    if (empty.length) empty[0][1].focus();
+    return empty.length > 0;
   }
 
   function body() {
