@@ -74,8 +74,8 @@ export class Player {
   }
 
   // Phases follow a timeline: each starts when the previous one was due to end, so display
-  // frames do not add up. `late` sums how far past its due time each phase was seen to end (at
-  // most a frame or so each): the step-done event reports it with the duration.
+  // frames do not add up. `late` is how far past its due time the last phase was seen to end
+  // (about a frame): the step-done event reports it with the duration.
   async runPhases(id, record, stepThrough) {
     const began = performance.now();
     let due = began;
@@ -88,7 +88,7 @@ export class Player {
       const ended = await this.animate(id, phase, record, due, duration);
       if (id !== this.runId) return;
       due += duration;
-      late += Math.max(0, ended - due);
+      late = Math.max(0, ended - due); // earlier phases' lateness is absorbed by the timeline
       if (stepThrough && i < PHASES.length - 1) {
         this.onPhase(phase, record, true);
         await new Promise((resolve) => {
