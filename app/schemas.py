@@ -431,11 +431,59 @@ class History(BaseModel):
 class ProbeOut(BaseModel):
     tokens: list[TokenOut]
     attention: list[Any] | None = Field(json_schema_extra=TENSOR)
+    ffn: list[Any] | None = Field(
+        default=None, json_schema_extra=TENSOR, description="[T][d_ff] block 0's FFN activations"
+    )
+    predictions: list[list[Prediction]] | None = Field(
+        default=None, description="top-5 next tokens after each probe token"
+    )
+
+
+class EntropySeries(BaseModel):
+    steps: list[int]
+    heads: list[list[float]] = Field(description="per head, mean entropy (bits) at each step")
+    uniform: float | None = Field(description="the same mean for even attention")
+
+
+class DeadUnits(BaseModel):
+    steps: list[int]
+    share: list[float] = Field(description="share of FFN units never > 0 on the probe")
+    units: int | None
+
+
+class RatioSeries(BaseModel):
+    steps: list[int]
+    matrices: dict[str, list[float | None]] = Field(description="‖ΔW‖ / ‖W‖ per matrix")
+
+
+class Dynamics(BaseModel):
+    entropy: EntropySeries
+    dead_units: DeadUnits
+    update_ratio: RatioSeries
+
+
+class SnapshotList(BaseModel):
+    steps: list[int] = Field(description="stored steps, ascending")
+    step: int = Field(description="the session's live step")
+
+
+class StepFigures(BaseModel):
+    step: int
+    loss: float
+    grad_norm: float
+    grad_norms: dict[str, float]
+    update_ratios: dict[str, float]
 
 
 class Snapshot(BaseModel):
     step: int
     loss: float | None
+    heldout_loss: float | None = Field(
+        default=None, description="held-out loss of this model, measured for the step-0 snapshot"
+    )
+    record: StepFigures | None = Field(
+        default=None, description="the training step that produced this model (null at step 0)"
+    )
     probe: ProbeOut
     weights: dict[str, list[Any]] = Field(description="each matrix downsampled to at most 32x32")
 

@@ -5,15 +5,30 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from app.deps import SessionDep
-from app.errors import not_found
+from app.deps import SessionDep, SettingsDep
+from app.errors import ApiError, not_found
 from app.responses import JsonBytes, OrjsonResponse, dumps
 from app.routers import errors
-from app.schemas import History, Snapshot
+from app.routers.forward import DigitsQuery, MaxDimQuery, StagesQuery
+from app.schemas import (
+    Dynamics,
+    ForwardRequest,
+    ForwardResult,
+    History,
+    Snapshot,
+    SnapshotList,
+    Weights,
+)
+from app.services.dynamics import dynamics_payload
+from app.services.forward import ForwardOptions
+from app.services.history import SnapshotData
+from app.services.session import Session
+from app.services.snapshots import past_forward, past_weights
 
 router = APIRouter(prefix="/api/sessions", tags=["history"])
 
@@ -24,13 +39,112 @@ async def history(session: SessionDep) -> JsonBytes:
     return JsonBytes(await asyncio.to_thread(session.history))
 
 
-@router.get("/{session_id}/snapshots/{step}", response_model=Snapshot, responses=errors(404, 422))
-async def snapshot(session: SessionDep, step: int = Path(ge=0, le=2**53)) -> OrjsonResponse:
-    """Weights (32x32 heatmaps) and the probe sentence's attention at a stored step."""
+StepPath = Annotated[int, Path(ge=0, le=2**53)]
+
+
+def stored(session: Session, step: int) -> SnapshotData:
     data = session.snapshots.get(step)
     if data is None:
         raise not_found(f"snapshot at step {step} (stored: {session.snapshots.steps()})")
-    return OrjsonResponse(data.to_dict())
+    return data
+
+
+@router.get("/{session_id}/dynamics", response_model=Dynamics, responses=errors(404))
+async def dynamics(session: SessionDep) -> JsonBytes:
+    """Per-head attention entropy and dead FFN units on the probe sentence at every stored
+    snapshot, and each weight matrix's update ratio over the logged steps."""
+
+    def job() -> bytes:
+        snaps, _ = session.snapshots.items()
+        return dumps(dynamics_payload(snaps, session.log, list(session.shapes)))
+
+    return JsonBytes(await asyncio.to_thread(job))
+
+
+@router.get("/{session_id}/snapshots", response_model=SnapshotList, responses=errors(404))
+async def snapshot_steps(session: SessionDep) -> SnapshotList:
+    """The stored steps only (the page's scrubber polls this while training; /history is big)."""
+    return SnapshotList(steps=session.snapshots.steps(), step=session.step)
+
+
+@router.get("/{session_id}/snapshots/{step}", response_model=Snapshot, responses=errors(404, 422))
+async def snapshot(session: SessionDep, step: StepPath) -> OrjsonResponse:
+    """The model at a stored step: the probe sentence's attention, FFN units and predictions,
+    the training step that led there, and 32x32 weight heatmaps."""
+    return OrjsonResponse(stored(session, step).to_dict())
+
+
+@router.post(
+    "/{session_id}/snapshots/{step}/forward",
+    response_model=ForwardResult,
+    responses=errors(404, 413, 422),
+)
+async def snapshot_forward(
+    session: SessionDep,
+    settings: SettingsDep,
+    body: ForwardRequest,
+    step: StepPath,
+    stages: StagesQuery = None,
+    max_dim: MaxDimQuery = None,
+    digits: DigitsQuery = 4,
+) -> JsonBytes:
+    """`/forward` on the model as it was at a stored step (404 if its full weights are gone)."""
+    if len(body.text) > settings.max_text_chars:
+        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+    data = stored(session, step)
+    patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
+    options = ForwardOptions(
+        top_k=body.top_k,
+        stages=patterns,
+        max_dim=max_dim,
+        digits=digits,
+        max_floats=settings.max_trace_floats,
+    )
+
+    def job() -> bytes:
+        return dumps(
+            past_forward(
+                session,
+                session.model,
+                session.tokenizer,
+                data,
+                session.init_state,
+                body.text,
+                options,
+            )
+        )
+
+    return JsonBytes(await session.worker.call(job))
+
+
+@router.get(
+    "/{session_id}/snapshots/{step}/weights", response_model=Weights, responses=errors(404, 422)
+)
+async def snapshot_weights(
+    session: SessionDep,
+    step: StepPath,
+    max_size: Annotated[int, Query(ge=0, le=4096)] = 64,
+    names: Annotated[str | None, Query(max_length=2000)] = None,
+    digits: Annotated[int, Query(ge=0, le=9)] = 4,
+) -> JsonBytes:
+    """`/weights` (statistics, histograms, values) of the model as it was at a stored step."""
+    data = stored(session, step)
+    patterns = [p.strip() for p in names.split(",") if p.strip()] if names else None
+
+    def job() -> bytes:
+        return dumps(
+            past_weights(
+                session,
+                session.model,
+                data,
+                session.init_state,
+                max_size or None,
+                patterns,
+                digits,
+            )
+        )
+
+    return JsonBytes(await session.worker.call(job))
 
 
 def _csv(header: list[str], rows: list[list[float | int | None]]) -> str:

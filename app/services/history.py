@@ -5,6 +5,11 @@ Both are bounded. The metrics log keeps every record until `max_points`, then ke
 snapshot store keeps the geometric steps 0, 1, 2, 4, 8, ... (early learning is fast and must not
 be lost) plus every `every` steps, and doubles `every` when it is full.
 
+A snapshot also keeps the model's full weights (`state`), so the page can run any sentence through
+the model as it was at that step. Those copies are bounded too: past `state_budget` floats the
+store forgets the full weights of middle snapshots (periodic ones first), never those of step 0
+or of the newest snapshot; the snapshot itself (probe sentence, small heatmaps) stays.
+
 Written by the session's worker thread, read by request handlers: a lock keeps reads consistent.
 """
 
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from model.training import EvalRecord, StepRecord
 
@@ -192,6 +198,11 @@ class MetricsLog:
         return header, [list(row) for row in zip(*columns, strict=True)]
 
 
+# Full-weight copies kept per session: 8M floats (32 MB) holds all 64 snapshots of the tiny
+# preset (62k parameters); bigger models keep step 0, the newest and as many others as fit.
+STATE_BUDGET_FLOATS = 8_000_000
+
+
 @dataclass
 class SnapshotData:
     step: int
@@ -199,12 +210,31 @@ class SnapshotData:
     tokens: list[dict[str, Any]]
     attention: np.ndarray | None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    # The training step that produced this model (loss, gradient norms, update ratios); None
+    # for a model no step has touched yet (made, reset or loaded).
+    record: dict[str, Any] | None = None
+    # Held-out loss of this very model, when it was measured at capture (the step-0 model).
+    heldout_loss: float | None = None
+    ffn: np.ndarray | None = None  # (T, d_ff) block 0's FFN activations on the probe
+    predictions: list[list[dict[str, Any]]] | None = None  # top-5 next tokens per probe token
+    state: dict[str, torch.Tensor] | None = None  # full weights; in memory only
+
+    @property
+    def state_floats(self) -> int:
+        return sum(t.numel() for t in self.state.values()) if self.state else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "loss": self.loss,
-            "probe": {"tokens": self.tokens, "attention": self.attention},
+            "heldout_loss": self.heldout_loss,
+            "record": self.record,
+            "probe": {
+                "tokens": self.tokens,
+                "attention": self.attention,
+                "ffn": self.ffn,
+                "predictions": self.predictions,
+            },
             "weights": self.weights,
         }
 
@@ -214,10 +244,13 @@ def is_geometric(step: int) -> bool:
 
 
 class SnapshotStore:
-    def __init__(self, every: int, max_snapshots: int) -> None:
+    def __init__(
+        self, every: int, max_snapshots: int, state_budget: int = STATE_BUDGET_FLOATS
+    ) -> None:
         self._lock = threading.Lock()
         self.base_every = every
         self.max_snapshots = max_snapshots
+        self.state_budget = state_budget
         self.clear()
 
     def clear(self) -> None:
@@ -233,6 +266,23 @@ class SnapshotStore:
             self._items[snapshot.step] = snapshot
             while len(self._items) > self.max_snapshots and self._drop_periodic():
                 pass
+            while self._state_floats() > self.state_budget and self._drop_state():
+                pass
+
+    def _state_floats(self) -> int:
+        return sum(snap.state_floats for snap in self._items.values())
+
+    def _drop_state(self) -> bool:
+        """Forget one middle snapshot's full weights (periodic first, then the latest geometric
+        one, so the early steps stay longest); False when only step 0 and the newest have any."""
+        newest = max(self._items)
+        held = [s for s, snap in self._items.items() if snap.state and s not in (0, newest)]
+        if not held:
+            return False
+        periodic = [s for s in held if not is_geometric(s)]
+        victim = min(periodic) if periodic else max(held)
+        self._items[victim].state = None
+        return True
 
     def _drop_periodic(self) -> bool:
         """Double the period and forget periodic snapshots off it; False if nothing could go."""

@@ -12,26 +12,13 @@ from typing import Any
 
 from app.services.forward import probe_attention
 from app.services.history import MetricsLog, SnapshotData, SnapshotStore
+from app.services.snapshots import capture_snapshot
 from app.services.stream import Broadcaster
-from app.services.weights import downsampled_weights
 from model.tokenizer import Tokenizer
 from model.training import EvalRecord, StepRecord
 from model.transformer import TransformerLM
 
 PHASES = ("forward", "loss", "backward", "update")
-
-
-def capture_snapshot(
-    model: TransformerLM, tokenizer: Tokenizer, probe_ids: list[int], step: int, loss: float | None
-) -> SnapshotData:
-    tokens = [{"text": tokenizer.vocab[i], "id": i, "unknown": i == 0} for i in probe_ids]
-    return SnapshotData(
-        step=step,
-        loss=loss,
-        tokens=tokens,
-        attention=probe_attention(model, probe_ids),
-        weights=downsampled_weights(model),
-    )
 
 
 class Recorder:
@@ -56,14 +43,18 @@ class Recorder:
         self.clock = clock
         self._last_attention = float("-inf")
 
-    def snapshot(self, step: int, loss: float | None) -> SnapshotData:
-        snap = capture_snapshot(self.model, self.tokenizer, self.probe_ids, step, loss)
+    def snapshot(
+        self, step: int, record: StepRecord | None = None, heldout_loss: float | None = None
+    ) -> SnapshotData:
+        snap = capture_snapshot(
+            self.model, self.tokenizer, self.probe_ids, step, record, heldout_loss
+        )
         self.snapshots.add(snap)
         return snap
 
     def on_step(self, record: StepRecord) -> None:
         self.log.add_step(record)
-        snap = self.snapshot(record.step, record.loss) if self.snapshots.due(record.step) else None
+        snap = self.snapshot(record.step, record) if self.snapshots.due(record.step) else None
         if not self.broadcaster.listening:
             return
         self.broadcaster.publish_threadsafe({"type": "step", "record": record, "phases": PHASES})

@@ -127,7 +127,8 @@ class Session:
         self.revision += 1
         self.init_state = initial_state(model)
         self.bigram_bound = bigram_entropy(parts.data.train, parts.data.heldout, config.vocab_size)
-        self.recorder.snapshot(parts.step, None)
+        # The model no step has touched yet: its held-out loss is what "step 0" shows.
+        self.recorder.snapshot(parts.step, heldout_loss=self.trainer.heldout_loss())
 
     # -- state ---------------------------------------------------------------------------------
 

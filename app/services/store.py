@@ -135,9 +135,21 @@ def encode_snapshots(snapshots: list[SnapshotData], every: int, lineage: str) ->
     for snap in snapshots:
         if snap.attention is not None:
             arrays[f"{snap.step}.attention"] = np.ascontiguousarray(snap.attention, np.float32)
+        if snap.ffn is not None:
+            arrays[f"{snap.step}.ffn"] = np.ascontiguousarray(snap.ffn, np.float32)
         for name, values in snap.weights.items():
             arrays[f"{snap.step}.w.{name}"] = np.ascontiguousarray(values, np.float32)
-        items.append({"step": snap.step, "loss": snap.loss, "tokens": snap.tokens})
+        # The full weights (`state`) stay in memory only: too big to rewrite on every save.
+        items.append(
+            {
+                "step": snap.step,
+                "loss": snap.loss,
+                "tokens": snap.tokens,
+                "record": snap.record,
+                "heldout_loss": snap.heldout_loss,
+                "predictions": snap.predictions,
+            }
+        )
     metadata = {
         "format": SNAPSHOTS_FORMAT,
         "every": str(every),
@@ -167,6 +179,10 @@ def decode_snapshots(data: bytes) -> tuple[list[SnapshotData], int, str]:
                 tokens=list(item["tokens"]),
                 attention=arrays.get(f"{step}.attention"),
                 weights=weights,
+                record=item.get("record"),
+                heldout_loss=item.get("heldout_loss"),
+                ffn=arrays.get(f"{step}.ffn"),
+                predictions=item.get("predictions"),
             )
         )
     return snapshots, every, str(metadata.get("lineage", ""))

@@ -74,7 +74,20 @@ export const api = {
   pause: (id) => request("POST", `${S(id)}/pause`),
   reset: (id) => request("POST", `${S(id)}/reset`),
   history: (id) => request("GET", `${S(id)}/history`),
+  dynamics: (id) => request("GET", `${S(id)}/dynamics`),
+  snapshots: (id) => request("GET", `${S(id)}/snapshots`),
   snapshot: (id, step) => request("GET", `${S(id)}/snapshots/${step}`),
+  // The model as it was at a stored step: /forward and /weights on its kept weights.
+  snapshotForward: (id, step, text, { stages, topK, signal } = {}) =>
+    request("POST", `${S(id)}/snapshots/${step}/forward`, {
+      body: { text, ...(topK ? { top_k: topK } : {}) },
+      params: { stages: stages && stages.join(",") },
+      signal,
+    }),
+  snapshotWeights: (id, step, { maxSize, names } = {}) =>
+    request("GET", `${S(id)}/snapshots/${step}/weights`, {
+      params: { max_size: maxSize, names: names && names.join(",") },
+    }),
   weights: (id, { maxSize, values = true, names } = {}) =>
     request("GET", `${S(id)}/weights`, {
       params: { max_size: maxSize, values, names: names && names.join(",") },

@@ -31,7 +31,8 @@ export const PHASES = ["forward", "loss", "backward", "update"];
 export const TIMING = {
   // Duration of each phase at speed 1×, in milliseconds.
   phaseMs: { forward: 700, loss: 350, backward: 800, update: 500 },
-  speeds: [0.5, 1, 2, 4],
+  // Animation speeds offered (0 = no animation: each phase is drawn finished at once).
+  speeds: [0.25, 0.5, 1, 2, 4, 0],
   // The diagram redraws at most this often while animating (~30 fps): the dashes move slowly, and
   // every redraw repaints the SVG, which costs a 2-core machine that also trains the model.
   animFrameMs: 32,
@@ -42,6 +43,7 @@ export const TIMING = {
   counterFlushMs: 100, // step counters update at most this often
   liveRefreshMs: 2500, // attention / FFN / weights re-query while training
   scrubDebounceMs: 150,
+  snapshotListMs: 4000, // the scrubber's list of stored steps refreshes this often while training
   toastMs: 7000,
   streamRetryMs: [500, 1000, 2000, 5000],
 };
@@ -67,15 +69,12 @@ export const DEFAULTS = {
   // (measured at 1000 steps, tiny preset: 0.83 vs 0.94 attention only vs 1.06 FFN only).
   compareSteps: 1000,
   compareCorpus: "pairs",
-  // A new session starts training right away for this many steps (the page shows a model that
-  // is really learning); `?autoplay=0` turns it off.
-  autoRunSteps: 1500,
   weight: "blocks.0.ffn.W_1.weight",
 };
 
 // Diagram geometry, in SVG user units (the SVG scales to its panel).
 export const DIAGRAM = {
-  width: 760,
+  width: 800, // wide enough that the output box holds "loss @ step 12345 (older)"
   height: 250,
   flowY: 150,
   residualY: 34,

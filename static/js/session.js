@@ -1,6 +1,5 @@
-// Which session the page shows: resume `?session=ID`, or create one from the query's config, and
-// write a shareable URL (session id + preset, corpus, seed and any changed config) back.
-import { api } from "./api.js";
+// The page's address: the SessionCreate body a query asks for, and the shareable URL (session id +
+// preset, corpus, seed and any changed config) written back. No network here.
 import { URL_KEYS } from "./config.js";
 
 const NUMERIC = new Set(["seed", "d_model", "n_heads", "d_ff", "context_length", "n_blocks", "dropout",
@@ -56,19 +55,4 @@ export function queryFor(info, presets) {
 export function writeUrl(info, presets) {
   const url = `${location.pathname}?${queryFor(info, presets).toString()}`;
   history.replaceState(null, "", url);
-}
-
-// Resume the URL's session if it still exists; otherwise create one from the URL's config.
-export async function openSession(onNotice) {
-  const params = new URLSearchParams(location.search);
-  const id = params.get("session");
-  if (id) {
-    try {
-      return await api.session(id);
-    } catch (err) {
-      if (err.status !== 404) throw err;
-      onNotice(`Session ${id} is gone (sessions are evicted when idle); starting a new one with the same settings.`);
-    }
-  }
-  return api.createSession(bodyFromQuery(params));
 }

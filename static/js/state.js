@@ -1,24 +1,41 @@
-// One state object and a tiny subscribe. Views read `state`, change it only through `update`,
-// and are told which keys changed.
+// The page state: one object every view renders from, changed only through `update`, which tells
+// subscribers which keys changed. Two steps matter: `liveStep` (where the model is) and
+// `viewing` (null = live, else a stored step). Every view shows `viewed`, the data of the step
+// being viewed, so scrubbing moves all of them together.
 
 export const state = {
   presets: [],
   corpora: null, // {corpora, default, max_user_text_chars}
   session: null, // SessionInfo of the main session
-  step: 0,
+  liveStep: 0,
   running: false,
   comparing: false,
-  speed: 1,
+  viewing: null, // null = live; else the stored step being viewed
+  // The data of the viewed step, for the sentence below: {step, live, tokens, attention, ffn,
+  // predictions, figures, note}. figures: the diagram's numbers ({step, loss, lossKind, grad_norms,
+  // update_ratios}, grad_norms/update_ratios null at step 0).
+  viewed: null,
+  baseline: null, // the same sentence at step 0, for "step 0 vs now" (null when off)
+  contrast: "off", // "off" | "side" | "diff"
+  weightData: null, // {step, live, entry} of the selected weight at the viewed step
   lastRecord: null, // latest StepRecord
   sentence: "", // the sentence the attention and FFN views read
   selectedToken: null, // index into that sentence's tokens
+  tokenPicked: false, // the learner chose the token (else the page picks the most focused one)
   selectedWeight: null, // parameter name, e.g. "blocks.0.ffn.W_1.weight"
+  weightMode: "now", // "now" | "change" (since step 0)
   snapshots: [], // steps with stored snapshots
-  scrub: null, // null = live; else {step, snapshot}
   comparison: null, // AblationResult
+  contextResult: null, // {word, step, withAttention, ffnOnly}: the last "what attention adds" distances
   tab: "attention",
+  speed: 1, // animation speed factor; 0 = no animation
+  stepThrough: false, // stop after each phase of "+1 step"
+  phase: null, // the phase on screen while a step plays, else null
   customText: null, // the user's own corpus, when this page created the session from it
 };
+
+// The one step the page is about: the viewed one, or the live one.
+export const theStep = () => (state.viewing === null ? state.liveStep : state.viewing);
 
 const listeners = [];
 

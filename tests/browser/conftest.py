@@ -19,7 +19,8 @@ from tests.live_server import serve
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-VIEWPORT = {"width": 1366, "height": 768}
+VIEWPORT = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-background-networking",
@@ -67,7 +68,7 @@ class PageWatch:
     requests: list[str] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
 
-    def open(self, query: str = "autoplay=0") -> None:
+    def open(self, query: str = "") -> None:
         self.page.goto(f"{self.origin}/?{query}" if query else f"{self.origin}/")
         self.page.wait_for_selector("body[data-ready=true]", timeout=30_000)
 
@@ -103,7 +104,7 @@ def app_page(chromium: object, server_url: str) -> Iterator[PageWatch]:
     try:
         if page.evaluate("Boolean(window.attnflow && window.attnflow.state.session)"):
             sid = watch.session_id()
-            companion = page.evaluate("window.attnflow.v.context.companion?.id ?? null")
+            companion = page.evaluate("window.attnflow.companionId()")
             page.request.post(f"{server_url}/api/sessions/{sid}/pause")
             for doomed in (sid, companion):
                 if doomed:

@@ -14,8 +14,8 @@ def _step(watch) -> int:
 
 
 @pytest.mark.browser
-def test_page_opens_training_with_no_console_errors_and_no_outside_requests(app_page):
-    app_page.open(query="")  # the page as a learner opens it: a fresh session that starts training
+def test_page_opens_with_no_console_errors_and_no_outside_requests(app_page):
+    app_page.open(query="")  # the page as a learner opens it: a fresh session at step 0
     page = app_page.page
     for name in ("W_q", "W_k", "W_v", "W_o", "W_1", "W_2"):
         assert page.locator(f"#diagram .weight[data-param$='.{name}.weight']").count() == 1
@@ -23,6 +23,7 @@ def test_page_opens_training_with_no_console_errors_and_no_outside_requests(app_
     assert "256 × 64" in page.text_content("#w-W_2")
     assert "(16, 32, 64)" in page.text_content("#diagram")
     assert "stored as (out, in) = (256, 64)" in page.text_content("#w-W_1 title")
+    page.click("#btn-play")
     page.wait_for_function(f"{CHART_POINTS} > 5", timeout=20_000)
     app_page.shot("01-open-training")
     for tab in ("weights", "ffn", "context", "settings", "attention"):
@@ -57,9 +58,9 @@ def test_play_grows_the_loss_curve_and_animates_every_phase(app_page):
     )
     page.wait_for_selector("#phases li.active")
     # Training outruns the eye: one step in N is animated and the rest are counted, never queued.
-    page.wait_for_function("window.attnflow.v.player.counts().summarised > 0")
-    counts = page.evaluate("window.attnflow.v.player.counts()")
-    assert counts["animated"] < page.evaluate("window.attnflow.state.step")
+    page.wait_for_function("window.attnflow.player.counts().summarised > 0")
+    counts = page.evaluate("window.attnflow.player.counts()")
+    assert counts["animated"] < page.evaluate("window.attnflow.state.liveStep")
     assert "summarised" in page.text_content("#anim-count")
     app_page.shot("02-training-animated")
     page.click("#btn-pause")
@@ -163,7 +164,7 @@ def test_scrubber_shows_a_stored_step_and_marks_the_loss_curve(app_page):
 
 @pytest.mark.browser
 def test_seed_preset_url_shows_the_seed_shapes_and_the_url_resumes_the_session(app_page):
-    app_page.open(query="preset=seed&autoplay=0")
+    app_page.open(query="preset=seed")
     page = app_page.page
     diagram = page.text_content("#diagram")
     assert "(4, 256, 768)" in diagram

@@ -9,6 +9,12 @@ export function saveUrl(url, filename) {
   a.remove();
 }
 
+export function saveText(text, filename, type = "text/csv") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  saveUrl(url, filename);
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 export function saveCanvas(canvas, filename, scale = 8) {
   // Upscale without smoothing so each cell stays a crisp square.
   const out = document.createElement("canvas");

@@ -1,31 +1,16 @@
 // What attention adds: the same word in two sentences. With attention its vector after the block
-// (blocks.0.hook_resid_post) depends on the earlier words; a real FFN-only session (same config and
+// (blocks.0.hook_resid_post) depends on the earlier words; a real FFN-only model (same config and
 // seed, attention switched off, trained the same number of steps) gives the same vector in both.
-import { api } from "../api.js";
-import { DEFAULTS, LIMITS } from "../config.js";
-import { state } from "../state.js";
+// This view draws the result; the controller owns the FFN-only companion session and its runs.
+import { DEFAULTS } from "../config.js";
 import { blueOrange, css } from "../util/color.js";
 import { clear, h } from "../util/dom.js";
 import { num } from "../util/format.js";
+import { distances } from "../vectors.js";
 
-const STAGE = "blocks.0.hook_resid_post";
-// SessionCreate.optimizer accepts only these (SessionInfo.optimizer may carry more).
-const OPTIMIZER_KEYS = ["lr", "weight_decay", "beta1", "beta2", "batch_size", "eval_every"];
-const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-const sub = (a, b) => a.map((x, i) => x - b[i]);
-const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
-
-export function distances(a, b) {
-  const d = norm(sub(a, b));
-  const cos = dot(a, b) / (norm(a) * norm(b) || 1);
-  // Rounding can push 1 − cos a hair below 0 for identical vectors.
-  return { euclid: d, relative: d / (norm(a) || 1), cosine: Math.max(0, 1 - cos) };
-}
-
-export function createContextView(root, { onError, progress }) {
-  let companion = null; // SessionInfo of the FFN-only session
+// intents: {onRun({word, a, b}), onStop()}
+export function createContextView(root, intents) {
   let busy = false;
-  let stopRequested = false;
   const word = h("input", { type: "text", id: "ctx-word", value: DEFAULTS.word, size: 8, "aria-label": "Word" });
   const a = h("input", { type: "text", id: "ctx-a", value: DEFAULTS.sentenceA, "aria-label": "Sentence A" });
   const b = h("input", { type: "text", id: "ctx-b", value: DEFAULTS.sentenceB, "aria-label": "Sentence B" });
@@ -38,87 +23,17 @@ export function createContextView(root, { onError, progress }) {
       h("label", { for: "ctx-a", text: "Sentence A" }), a,
       h("label", { for: "ctx-b", text: "Sentence B" }), b),
     h("div", { class: "row" }, go,
-      h("span", { class: "muted small", text: "FFN-only side: a second real session, attention switched off, same seed, " +
+      h("span", { class: "muted small", text: "FFN-only side: a second real model, attention switched off, same seed, " +
         "trained as many steps as this one." })),
     out,
   );
-  go.addEventListener("click", () => {
-    if (busy) stopRequested = true;
-    else run();
-  });
+  go.addEventListener("click", () => (busy ? intents.onStop() : intents.onRun(request())));
 
-  async function vectors(id, w) {
-    const res = [];
-    for (const text of [a.value, b.value]) {
-      const r = await api.forward(id, text, { stages: [STAGE] });
-      const idx = r.tokens.map((t) => t.text).lastIndexOf(w);
-      if (idx < 0) throw new Error(`"${w}" is not a token of "${text}" (tokens: ${r.tokens.map((t) => t.text).join(" ")}).`);
-      const stage = r.stages.find((st) => st.name === STAGE);
-      res.push({ idx, vec: stage.values[idx], step: r.step, unknown: r.tokens[idx].unknown });
-    }
-    return res;
-  }
+  const request = () => ({ word: word.value.trim().toLowerCase(), a: a.value, b: b.value });
 
-  function companionBody() {
-    const s = state.session;
-    const { vocab_size: _v, seed: _s, ...config } = s.config;
-    const optimizer = Object.fromEntries(Object.entries(s.optimizer || {}).filter(([k]) => OPTIMIZER_KEYS.includes(k)));
-    const body = { preset: s.preset, tokenizer: s.tokenizer, seed: s.seed, probe: s.probe,
-      config: { ...config, use_attention: false, use_ffn: true }, optimizer };
-    if (s.corpus === "custom") {
-      if (!state.customText) throw new Error("This session trains on your own text, which this page no longer has; create the session again from Settings to compare.");
-      body.text = state.customText;
-    } else body.corpus = s.corpus;
-    return body;
-  }
-
-  // Creates (once) and trains the FFN-only session until it has taken as many steps as the main one.
-  async function catchUp(target, report) {
-    if (companion && companion.for !== state.session.id) await drop();
-    if (!companion) companion = { ...(await api.createSession(companionBody())), for: state.session.id };
-    if (companion.step > target) companion = { ...(await api.reset(companion.id)), for: state.session.id };
-    while (companion.step < target) {
-      if (stopRequested) throw new Error("Stopped: the FFN-only model was not trained up to the same step.");
-      const n = Math.min(LIMITS.trainChunk, target - companion.step);
-      const r = await api.train(companion.id, n);
-      companion.step = r.step;
-      report(companion.step / target, `training the FFN-only model: step ${companion.step} of ${target}`);
-    }
-  }
-
-  async function drop() {
-    if (!companion) return;
-    const id = companion.id;
-    companion = null;
-    try {
-      await api.deleteSession(id);
-    } catch {
-      /* already gone */
-    }
-  }
-
-  async function run() {
-    if (busy || !state.session) return;
-    busy = true;
-    stopRequested = false;
-    go.textContent = "Stop";
-    const task = progress("Comparing contexts");
-    try {
-      const w = word.value.trim().toLowerCase();
-      const withAtt = await vectors(state.session.id, w);
-      let ffnOnly = null;
-      if (state.session.config.use_attention) {
-        await catchUp(withAtt[0].step, task.update);
-        ffnOnly = await vectors(companion.id, w);
-      }
-      render(w, withAtt, ffnOnly);
-    } catch (err) {
-      onError(err, "ctx-word");
-    } finally {
-      task.done();
-      busy = false;
-      go.textContent = "Compare the two vectors";
-    }
+  function setBusy(on) {
+    busy = on;
+    go.textContent = on ? "Stop" : "Compare the two vectors";
   }
 
   function strip(vec) {
@@ -144,6 +59,17 @@ export function createContextView(root, { onError, progress }) {
       h("td", { class: "num", text: num(d.cosine, 3) }));
   }
 
+  // What each model guesses comes after the word, in each sentence: the FFN-only model's guesses
+  // are the same in A and B (it cannot see the words before), attention + FFN's may differ.
+  function predictions(w, withAtt, ffnOnly) {
+    const top = (x) => x.next.slice(0, 3).map((p) => `${p.token} ${(100 * p.prob).toFixed(0)} %`).join(", ");
+    const row = (label, pair, cls) => h("tr", { class: cls }, h("th", { scope: "row", text: label }),
+      h("td", { class: "next", text: top(pair[0]) }), h("td", { class: "next", text: top(pair[1]) }));
+    return h("table", { class: "ctx-table ctx-next", id: "ctx-next" },
+      h("thead", {}, h("tr", {}, h("th", { text: `next word after "${w}"` }), h("th", { text: "in A" }), h("th", { text: "in B" }))),
+      h("tbody", {}, row("attention + FFN", withAtt, "next-with-attention"), ffnOnly ? row("FFN only", ffnOnly, "next-ffn-only") : null));
+  }
+
   function render(w, withAtt, ffnOnly) {
     const rows = [rowFor("attention + FFN (this session)", withAtt, "with-attention")];
     if (ffnOnly) rows.push(rowFor("FFN only (attention off)", ffnOnly, "ffn-only"));
@@ -161,8 +87,8 @@ export function createContextView(root, { onError, progress }) {
       notes.push("Without attention, each token's vector is computed from that token and its position only, " +
         "so the words before it cannot change it. With attention, they do: that is what attention hands the FFN.");
     } else notes.push("This session has attention switched off, so it cannot tell the two contexts apart.");
-    clear(out).append(table, ...notes.map((t) => h("p", { class: "small", text: t })));
+    clear(out).append(table, predictions(w, withAtt, ffnOnly), ...notes.map((t) => h("p", { class: "small", text: t })));
   }
 
-  return { run, drop, get companion() { return companion; } };
+  return { render, setBusy, request };
 }

@@ -1,8 +1,9 @@
 // The flow diagram (SVG): draws the layout, renders one phase of a training step at a given
 // progress (the player decides when), and lets the learner pick a weight block.
 import { DIAGRAM, FLOW } from "../config.js";
-import { s } from "../util/dom.js";
+import { h, s } from "../util/dom.js";
 import { num, times } from "../util/format.js";
+import { labelStep } from "../util/steps.js";
 import { layout } from "./diagram_layout.js";
 
 const clamp01 = (x) => Math.min(Math.max(x, 0), 1);
@@ -13,6 +14,17 @@ function logNormaliser(values) {
   const hi = logs.length ? Math.max(...logs) : 0;
   const lo = Math.max(logs.length ? Math.min(...logs) : hi - 3, hi - 3);
   return (v) => (v > 0 ? clamp01((Math.log10(v) - lo) / (hi - lo || 1)) : 0);
+}
+
+// The key to the diagram's colours: one swatch per phase, with what its width or number means.
+export function drawLegend(root) {
+  const item = (colour, kind, text) => h("span", { class: "legend-item" },
+    h("span", { class: `swatch ${kind}`, style: `background:${colour}` }), text);
+  root.replaceChildren(
+    item(FLOW.forward, "line", "forward: activations flow to the output"),
+    item(FLOW.backward, "thick", "backward: gradients flow back; width ∝ log ‖g‖"),
+    item(FLOW.update, "box", "update: each weight moves by ΔW/W = ‖ΔW‖ / ‖W‖"),
+    item("var(--edge)", "dash", "residual (skip) path"));
 }
 
 export function createDiagram(svg, { onSelectWeight }) {
@@ -121,6 +133,7 @@ export function createDiagram(svg, { onSelectWeight }) {
     });
     lastPhase = null;
     svg.dataset.phase = "idle";
+    restFigures();
   }
 
   function setEdge(item, t, colour, width, reverse) {
@@ -196,17 +209,56 @@ export function createDiagram(svg, { onSelectWeight }) {
     }
   }
 
-  function showLoss(record, t = 1) {
+  function showLoss(record, t = 1, heldout = false) {
     if (!lossText) return;
     lossText.textContent = `${num(record.loss, 4)} nats`;
-    lossLabel.textContent = `loss @ step ${record.step}`;
+    lossText.dataset.value = String(record.loss);
+    labelStep(lossLabel, record.step, (k) => `${heldout ? "held-out" : "loss"} @ step ${k}`, { short: true });
     lossText.style.opacity = String(0.3 + 0.7 * t);
   }
 
-  function idle(record) {
-    for (const item of edgeEls) setEdge(item, 0, FLOW.forward, 2.5, false);
+  // At rest the diagram shows one step's figures: its loss, the gradient norms as edge widths and
+  // each weight's update ratio ΔW/W (both also in the hover text). figures: {step, loss,
+  // lossKind, grad_norms, update_ratios}; the step-0 model has a loss and no step yet.
+  let figures = null;
+  function show(f) {
+    figures = f;
+    if (geo && svg.dataset.phase === "idle") idle(); // an animation in progress paints them at its end
+  }
+
+  function restFigures() {
+    const f = figures;
+    if (!f) return;
+    if (Number.isFinite(f.loss)) showLoss(f, 1, f.lossKind === "heldout");
+    const grads = f.grad_norms;
+    const ratios = f.update_ratios;
+    if (grads) {
+      const norm = logNormaliser(Object.values(grads));
+      const { min, max } = DIAGRAM.edgeWidth;
+      for (const item of edgeEls) {
+        const g = item.e.param ? grads[item.e.param] : undefined;
+        if (g === undefined || item.e.kind === "residual") continue;
+        item.base.style.strokeWidth = (min + (max - min) * norm(g)).toFixed(1);
+      }
+    }
+    for (const [param, w] of weightEls) {
+      w.g.dataset.grad = grads ? String(grads[param]) : "";
+      w.g.dataset.ratio = ratios ? String(ratios[param]) : "";
+      if (ratios && ratios[param] !== undefined) w.info.textContent = `ΔW/W ${num(ratios[param], 2)}`;
+      const tip = w.g.querySelector("title");
+      const base = tip.dataset.base || (tip.dataset.base = tip.textContent);
+      tip.textContent = grads ? `${base}\nStep ${f.step}: ‖g‖ ${num(grads[param], 3)}, ΔW/W ${num(ratios[param], 3)}.` : base;
+    }
+    svg.dataset.figuresStep = String(f.step);
+  }
+
+  function idle() {
+    for (const item of edgeEls) {
+      setEdge(item, 0, FLOW.forward, 2.5, false);
+      item.base.style.strokeWidth = "";
+    }
     resetWeights();
-    if (record) showLoss(record);
+    restFigures();
     svg.dataset.phase = "idle";
     lastPhase = null;
   }
@@ -223,5 +275,5 @@ export function createDiagram(svg, { onSelectWeight }) {
     }
   }
 
-  return { draw, setPhase, idle, select, highlight, showLoss };
+  return { draw, setPhase, idle, select, highlight, show };
 }

@@ -1,21 +1,15 @@
 // The live loss curve (Plotly): newPlot once, then extendTraces with a point cap. New points are
 // buffered and flushed at most every TIMING.chartFlushMs. Each extendTraces redraws the whole chart,
 // so the chart is kept light: long runs are averaged into doubling bins (a few hundred points per
-// doubling of the run), no mode bar, comparison traces only once a comparison exists.
+// doubling of the run), no mode bar. (The comparison of three models has its own figure.)
 import { LIMITS, SERIES, TIMING } from "../config.js";
 import { cssVar } from "../util/dom.js";
 import { num } from "../util/format.js";
+import { overfitting } from "../overfit.js";
 
-const VARIANTS = ["attention+ffn", "ffn_only", "attention_only"];
-// Trace indices: the session's own curves; once a comparison exists, per variant its training
-// curve (live, then faint) and its held-out curve, then the bigram bound.
 const TRAIN = 0;
 const HELDOUT = 1;
-const TRAIN_OF = { "attention+ffn": 2, ffn_only: 3, attention_only: 4 };
-const BIGRAM = 8;
-const COMPARE = [2, 3, 4, 5, 6, 7, 8];
 const MARKERS_UNTIL = 40; // the training curve shows markers while it has few points
-const empty = (n) => Array.from({ length: n }, () => []);
 
 function trace(key, mode = "lines", extra = {}) {
   const st = SERIES[key];
@@ -25,15 +19,7 @@ function trace(key, mode = "lines", extra = {}) {
     hovertemplate: `${st.label}<br>step %{x:.0f}<br>%{y:.4f} nats<extra>${binnedNote}</extra>`, ...extra };
 }
 
-function compareTraces() {
-  return [
-    ...VARIANTS.map((v) => trace(v, "lines", { legendgroup: v, visible: false, line: { color: SERIES[v].color, width: 1.2 } })),
-    ...VARIANTS.map((v) => trace(v, "lines+markers", { legendgroup: v, visible: false, marker: { size: 5 } })),
-    trace("bigram", "lines", { visible: false, hoverinfo: "skip", hovertemplate: null }),
-  ];
-}
-
-function themeLayout() {
+export function themeLayout() {
   const fg = cssVar("--fg") || "#222";
   const grid = cssVar("--grid") || "#ddd";
   return {
@@ -45,7 +31,7 @@ function themeLayout() {
 }
 
 // Resolves once the async <script id="plotly-js"> has run.
-function plotlyLoaded() {
+export function plotlyLoaded() {
   return new Promise((resolve, reject) => {
     if (window.Plotly) return resolve();
     const tag = document.getElementById("plotly-js");
@@ -96,13 +82,23 @@ function binned(steps, losses) {
   return [xs, ys];
 }
 
-export function createLossChart(el, onError) {
+// note: an element for the overfitting note (shown when held-out loss has clearly risen).
+export function createLossChart(el, onError, note = null) {
+  const held = { steps: [], loss: [] };
+  function checkOverfit() {
+    if (!note) return;
+    const o = overfitting(held.steps, held.loss);
+    note.hidden = !o;
+    if (o) {
+      note.textContent = `Overfitting: held-out loss has risen ${num(o.rise, 2)} nats since its minimum ` +
+        `(${num(o.min, 3)} at step ${o.minStep}) while training loss goes on falling. The model is starting to ` +
+        "memorise its training text instead of learning what carries over to new text.";
+    }
+  }
   const queue = [];
   let ready = false;
   let timer = null;
   let lastFlush = -Infinity;
-  let hasCompare = false;
-  let comparisonFinal = false;
   let markers = true;
   const later = (fn) => (ready ? fn() : queue.push(fn));
   const buffers = new Map(); // trace index -> [xs, ys]
@@ -159,82 +155,29 @@ export function createLossChart(el, onError) {
     }
   }
 
-  function ensureCompare() {
-    if (hasCompare) return;
-    Plotly.addTraces(el, compareTraces());
-    hasCompare = true;
-  }
-
   // Replace everything with a History (after load, reset or a new session).
   function reset(history) {
+    held.steps = history.heldout.steps.slice();
+    held.loss = history.heldout.loss.slice();
+    checkOverfit();
     buffers.clear();
     queue.length = 0;
     addBinned = binner((x, y) => push(TRAIN, x, y));
     later(() => {
       const [xs, ys] = binned(history.train.steps, history.train.loss);
-      if (hasCompare) Plotly.deleteTraces(el, COMPARE);
-      hasCompare = false;
-      comparisonFinal = false;
       markers = xs.length <= MARKERS_UNTIL;
       Plotly.restyle(el, { x: [xs, history.heldout.steps], y: [ys, history.heldout.loss],
         mode: [markers ? "lines+markers" : "lines", "lines+markers"] }, [TRAIN, HELDOUT]);
-      if (history.comparison) setComparison(history.comparison);
     });
   }
 
   const addTrain = (step, loss) => addBinned(step, loss);
 
-  const addHeldout = (step, loss) => push(HELDOUT, step, loss);
-
-  // Live progress of a comparison run: each variant's training loss as it comes.
-  function addCompare(variant, step, loss) {
-    if (!(variant in TRAIN_OF)) return;
-    if (!ready) return later(() => addCompare(variant, step, loss));
-    if (!hasCompare || comparisonFinal) startCompare();
-    const i = TRAIN_OF[variant];
-    if (el.data[i].visible !== true) {
-      Plotly.restyle(el, { visible: true, showlegend: true, opacity: 1,
-        name: `${SERIES[variant].label} (training, running…)` }, [i]);
-    }
-    push(i, step, loss);
-  }
-
-  function startCompare() {
-    if (!ready) return later(startCompare);
-    ensureCompare();
-    comparisonFinal = false;
-    for (const i of COMPARE) buffers.delete(i);
-    Plotly.restyle(el, { x: empty(7), y: empty(7), visible: false }, COMPARE);
-  }
-
-  // Final comparison: each variant's held-out curve (named with its final value) over its faint
-  // training curve, plus the bigram bound.
-  function setComparison(result) {
-    if (!ready) return later(() => setComparison(result));
-    flush();
-    ensureCompare();
-    comparisonFinal = true;
-    const train = [[], []];
-    const held = [[], []];
-    const names = [];
-    for (const v of VARIANTS) {
-      const r = result.variants[v] || { steps: [], train_loss: [], eval_steps: [], heldout_loss: [] };
-      train[0].push(r.steps);
-      train[1].push(r.train_loss);
-      const last = r.steps.length ? r.steps[r.steps.length - 1] : result.steps;
-      const ends = r.eval_steps.length && r.eval_steps[r.eval_steps.length - 1] === last;
-      held[0].push(ends ? r.eval_steps : r.eval_steps.concat([last]));
-      held[1].push(ends ? r.heldout_loss : r.heldout_loss.concat([r.final_heldout_loss]));
-      const on = result.corpus ? ` on ${result.corpus}` : "";
-      names.push(`${SERIES[v].label}${on}: held-out ${num(r.final_heldout_loss, 3)}`);
-    }
-    Plotly.restyle(el, { x: train[0], y: train[1], visible: true, showlegend: false, opacity: 0.35 }, [2, 3, 4]);
-    Plotly.restyle(el, { x: held[0], y: held[1], name: names, visible: true }, [5, 6, 7]);
-    const bound = result.bigram_bound;
-    if (Number.isFinite(bound)) {
-      Plotly.restyle(el, { x: [[0, result.steps]], y: [[bound, bound]], visible: true,
-        name: `${SERIES.bigram.label} ${num(bound, 3)} (sees one word back)` }, [BIGRAM]);
-    }
+  function addHeldout(step, loss) {
+    held.steps.push(step);
+    held.loss.push(loss);
+    checkOverfit();
+    push(HELDOUT, step, loss);
   }
 
   // Vertical marker for the history scrubber; null removes it.
@@ -255,5 +198,5 @@ export function createLossChart(el, onError) {
   }
 
   const whenReady = plotlyLoaded().then(init).catch(onError);
-  return { whenReady, reset, addTrain, addHeldout, addCompare, startCompare, setComparison, setMarker, retheme, png, flush };
+  return { whenReady, reset, addTrain, addHeldout, setMarker, retheme, png, flush };
 }

@@ -1,6 +1,6 @@
 // Settings tab: preset, corpus or own text, config and optimiser fields, seed, probe sentence;
-// create / reset / compare; exports. API validation messages appear next to their field.
-import { api } from "../api.js";
+// create (asking before it replaces a trained session) / compare; exports. API validation
+// messages appear next to their field.
 import { DEFAULTS, FORM_FIELDS } from "../config.js";
 import { state, subscribe } from "../state.js";
 import { $, $$, h } from "../util/dom.js";
@@ -20,7 +20,8 @@ function setPath(obj, path, value) {
 }
 
 function field(spec, control) {
-  return h("div", { class: `field${spec.type === "checkbox" ? " check" : ""}`, "data-field": spec.field },
+  const cls = `field${spec.type === "checkbox" ? " check" : ""}${spec.wide ? " span2" : ""}`;
+  return h("div", { class: cls, "data-field": spec.field },
     h("label", { for: `f-${spec.field}`, text: spec.label, title: spec.hint || null }), control,
     h("small", { class: "field-error", id: `err-${spec.field}`, "aria-live": "polite" }));
 }
@@ -35,7 +36,8 @@ function control(spec) {
     "aria-describedby": `err-${spec.field}` });
 }
 
-export function createSettings(root, { onCreate, onReset, onCompare, onError }) {
+// intents: {onCreate(body), onCompare(steps, corpus), onImport(file)}; urls: {metricsCsv(id), ...}
+export function createSettings(root, { onCreate, onCompare, onImport, urls }) {
   const preset = h("select", { id: "f-preset", name: "preset" });
   const corpus = h("select", { id: "f-corpus", name: "corpus" });
   const tokenizer = h("select", { id: "f-tokenizer", name: "tokenizer" },
@@ -48,16 +50,15 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
   const form = h("form", { id: "settings-form", novalidate: true },
     h("div", { class: "form-grid settings-grid" },
       field({ field: "preset", label: "preset" }, preset),
-      field({ field: "corpus", label: "corpus" }, corpus),
+      field({ field: "corpus", label: "corpus", wide: true }, corpus),
       field({ field: "tokenizer", label: "tokens" }, tokenizer),
       ...specs.map(([spec, c]) => field(spec, c))),
     h("div", { class: "field wide", "data-field": "text" }, text, h("small", { class: "field-error", id: "err-text" })),
     h("div", { class: "field wide", "data-field": "probe" }, h("label", { for: "f-probe", text: "probe sentence" }), probe,
       h("small", { class: "field-error", id: "err-probe" })),
     h("div", { class: "row" },
-      h("button", { type: "submit", class: "primary", id: "btn-create", text: "Start a new session with these settings" }),
-      h("button", { type: "button", id: "btn-reset", text: "Reset weights", title: "Fresh random weights from the same seed; history cleared",
-        onclick: onReset })));
+      h("button", { type: "submit", class: "primary", id: "btn-create", text: "Start a new session with these settings" })),
+    h("div", { class: "confirm", id: "create-confirm", role: "alertdialog", hidden: true, "aria-label": "Replace this session?" }));
   const compare = h("div", { class: "row", "data-field": "steps" },
     h("label", { for: "f-steps", text: "Compare run: train attention+FFN, FFN only and attention only for" }), compareSteps,
     h("label", { for: "f-compare-corpus", text: "steps on" }), compareCorpus,
@@ -70,8 +71,26 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors();
-    onCreate(body());
+    if (emptyFields()) return;
+    if (!state.liveStep) return onCreate(body());
+    askCreate();
   });
+
+  // A new session replaces this one: say what goes, and go only on a yes.
+  function askCreate() {
+    const box = $("#create-confirm", root);
+    const yes = h("button", { type: "button", class: "primary small", id: "btn-create-yes", text: "Start the new session" });
+    const no = h("button", { type: "button", class: "small", id: "btn-create-no", text: "Keep this one" });
+    box.replaceChildren(h("span", { text: `The new session replaces this one: its ${state.liveStep.toLocaleString()} ` +
+      "steps of training and its history are thrown away (download a checkpoint below first to keep them)." }), yes, no);
+    box.hidden = false;
+    no.focus();
+    no.addEventListener("click", () => (box.hidden = true));
+    yes.addEventListener("click", () => {
+      box.hidden = true;
+      onCreate(body());
+    });
+  }
   preset.addEventListener("change", () => fillFromPreset(preset.value));
   corpus.addEventListener("change", () => (text.hidden = corpus.value !== "__own"));
 
@@ -112,6 +131,18 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
     renderExports(s.id);
   }
 
+  // An emptied number field is a mistake to point at, not a silent "use the default".
+  function emptyFields() {
+    const empty = specs.filter(([spec, c]) => spec.type === "number" && c.value.trim() === "");
+    for (const [spec, c] of empty) {
+      const slot = $(`[data-field="${CSS.escape(spec.field)}"] .field-error`, root);
+      slot.textContent = `${spec.label} is empty: enter a number (the preset's value was filled in when you picked it).`;
+      c.setAttribute("aria-invalid", "true");
+    }
+    if (empty.length) empty[0][1].focus();
+    return empty.length > 0;
+  }
+
   function body() {
     const out = { preset: preset.value, tokenizer: tokenizer.value, probe: probe.value };
     if (corpus.value === "__own") out.text = text.value;
@@ -125,25 +156,18 @@ export function createSettings(root, { onCreate, onReset, onCompare, onError }) 
 
   function renderExports(id) {
     exports.replaceChildren(
-      h("a", { href: api.urls.metricsCsv(id), download: `attnflow-${id}-metrics.csv`, text: "loss & metrics (CSV)" }),
-      h("a", { href: api.urls.metricsJson(id), download: `attnflow-${id}-metrics.json`, text: "metrics (JSON)" }),
-      h("a", { href: api.urls.checkpoint(id), download: `attnflow-${id}.safetensors`, text: "checkpoint (safetensors)" }),
+      h("a", { href: urls.metricsCsv(id), download: `attnflow-${id}-metrics.csv`, text: "loss & metrics (CSV)" }),
+      h("a", { href: urls.metricsJson(id), download: `attnflow-${id}-metrics.json`, text: "metrics (JSON)" }),
+      h("a", { href: urls.checkpoint(id), download: `attnflow-${id}.safetensors`, text: "checkpoint (safetensors)" }),
       h("label", { class: "file" }, "load a checkpoint ", h("input", { type: "file", accept: ".safetensors",
-        id: "f-import", onchange: (e) => onImport(e.target) })),
-      h("a", { href: api.urls.docs, target: "_blank", rel: "noopener", text: "API docs" }));
+        id: "f-import", onchange: (e) => pickFile(e.target) })),
+      h("a", { href: urls.docs, target: "_blank", rel: "noopener", text: "API docs" }));
   }
 
-  async function onImport(input) {
+  function pickFile(input) {
     const file = input.files && input.files[0];
-    if (!file) return;
-    try {
-      const info = await api.putCheckpoint(state.session.id, file);
-      onCreate(null, info);
-    } catch (err) {
-      onError(err);
-    } finally {
-      input.value = "";
-    }
+    input.value = "";
+    if (file) onImport(file);
   }
 
   function clearErrors() {

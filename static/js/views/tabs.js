@@ -1,8 +1,9 @@
-// Accessible tabs for the secondary views (arrow keys move between tabs).
-import { state, subscribe, update } from "../state.js";
+// Accessible tabs for the secondary views (arrow keys move between tabs). Shows `state.tab`;
+// a click asks for another tab through onSelect.
+import { state, subscribe } from "../state.js";
 import { $$ } from "../util/dom.js";
 
-export function createTabs(root, onShow) {
+export function createTabs(root, onSelect) {
   const tabs = $$("[role=tab]", root);
 
   function show(name) {
@@ -12,21 +13,20 @@ export function createTabs(root, onShow) {
       t.tabIndex = on ? 0 : -1;
       document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
     }
-    onShow(name);
   }
 
   for (const t of tabs) {
-    t.addEventListener("click", () => update({ tab: t.dataset.tab }));
+    t.addEventListener("click", () => onSelect(t.dataset.tab));
     t.addEventListener("keydown", (e) => {
       const i = tabs.indexOf(t);
       const j = e.key === "ArrowRight" ? i + 1 : e.key === "ArrowLeft" ? i - 1 : null;
       if (j === null) return;
       const next = tabs[(j + tabs.length) % tabs.length];
       next.focus();
-      update({ tab: next.dataset.tab });
+      onSelect(next.dataset.tab);
     });
   }
   subscribe(["tab"], () => show(state.tab));
   show(state.tab);
-  return { open: (name) => update({ tab: name }), isOpen: (name) => state.tab === name };
+  return {};
 }

@@ -1,24 +1,24 @@
-// Inside a weight block: its heatmap (now, or change since initialisation), histogram, summary
-// numbers, and gradient-norm / update-ratio sparklines over time.
-import { api } from "../api.js";
-import { FLOW, LIMITS, TIMING } from "../config.js";
-import { state, subscribe, update } from "../state.js";
+// Inside a weight block: its heatmap (values, or change since step 0), histogram, summary
+// numbers at the viewed step, and gradient-norm / update-ratio sparklines over all steps.
+// Draws `state.weightData` ({step, live, entry: WeightOut, init: step-0 values | null}).
+import { FLOW, LIMITS } from "../config.js";
+import { state, subscribe } from "../state.js";
 import { gradient, blueOrange } from "../util/color.js";
 import { saveCanvas } from "../util/download.js";
 import { clear, h, s, throttle } from "../util/dom.js";
 import { num, shape, shortName, times } from "../util/format.js";
 import { drawHeatmap } from "../util/heatmap.js";
 import { sparkline, thin } from "../util/sparkline.js";
+import { labelStep } from "../util/steps.js";
 
 const MAIN = ["W_q", "W_k", "W_v", "W_o", "W_1", "W_2"];
 const isLinear = (name) => /\.W_\w+\.weight$/.test(name);
 const transpose = (m) => (m.length ? m[0].map((_, j) => m.map((row) => row[j])) : m);
 const subtract = (a, b) => a.map((row, i) => row.map((v, j) => v - ((b[i] || [])[j] ?? 0)));
 
-export function createWeightsView(root, { onError, isVisible }) {
+// intents: {onSelectWeight(name), onMode(mode)}
+export function createWeightsView(root, intents) {
   const series = { steps: [], grad: {}, ratio: {} };
-  let init = null; // weights at step 0 (snapshot), for "change since initialisation"
-  let mode = "now";
   const picker = h("div", { class: "seg", role: "group", "aria-label": "Weight block" });
   const all = h("select", { "aria-label": "Any parameter", id: "weight-select" });
   const title = h("h3", { class: "weight-title", id: "weight-title" });
@@ -29,8 +29,8 @@ export function createWeightsView(root, { onError, isVisible }) {
   const gradSpark = s("svg", { class: "spark", role: "img", "aria-label": "gradient norm over steps" });
   const ratioSpark = s("svg", { class: "spark", role: "img", "aria-label": "update ratio over steps" });
   const modeSeg = h("div", { class: "seg", role: "radiogroup", "aria-label": "Heatmap shows" },
-    ...[["now", "values now"], ["change", "change since init"]].map(([m, label]) =>
-      h("button", { type: "button", role: "radio", "data-mode": m, text: label, onclick: () => setMode(m) })));
+    ...[["now", "values"], ["change", "change since step 0"]].map(([m, label]) =>
+      h("button", { type: "button", role: "radio", "data-mode": m, text: label, onclick: () => intents.onMode(m) })));
   const pngBtn = h("button", { type: "button", class: "small", text: "PNG",
     title: "Download this heatmap as PNG", onclick: () => saveCanvas(canvas, `attnflow-${shortName(state.selectedWeight)}.png`) });
   root.append(
@@ -42,7 +42,7 @@ export function createWeightsView(root, { onError, isVisible }) {
         h("h4", { text: "Gradient norm ‖g‖ per step" }), gradSpark,
         h("h4", { text: "Update ratio ‖ΔW‖ / ‖W‖ per step (log scale)" }), ratioSpark)),
   );
-  all.addEventListener("change", () => update({ selectedWeight: all.value }));
+  all.addEventListener("change", () => intents.onSelectWeight(all.value));
 
   function buildPicker() {
     clear(picker);
@@ -51,68 +51,44 @@ export function createWeightsView(root, { onError, isVisible }) {
     for (const short of MAIN) {
       const name = names.find((n) => n.endsWith(`.${short}.weight`) && n.startsWith("blocks.0."));
       if (name) picker.append(h("button", { type: "button", "data-param": name, text: short,
-        onclick: () => update({ selectedWeight: name }) }));
+        onclick: () => intents.onSelectWeight(name) }));
     }
     for (const n of names) all.append(h("option", { value: n, text: `${n} ${shape(state.session.shapes[n])}` }));
   }
 
-  function setMode(m) {
-    mode = m;
-    load();
-  }
-
-  async function initWeights() {
-    if (init) return init;
-    const snap = await api.snapshot(state.session.id, 0);
-    init = snap.weights;
-    return init;
-  }
-
-  async function load() {
+  function render() {
     const name = state.selectedWeight;
-    if (!state.session || !name) return;
     for (const b of picker.children) b.setAttribute("aria-pressed", String(b.dataset.param === name));
-    for (const b of modeSeg.children) b.setAttribute("aria-checked", String(b.dataset.mode === mode));
-    all.value = name;
-    try {
-      if (state.scrub) return showSnapshot(name, state.scrub.snapshot);
-      const size = mode === "change" ? LIMITS.snapshotSize : LIMITS.weightSize;
-      const res = await api.weights(state.session.id, { maxSize: size, names: [name] });
-      const w = res.weights.find((x) => x.name === name) || res.weights[0];
-      if (!w || name !== state.selectedWeight) return;
-      let values = w.values;
-      if (mode === "change") values = subtract(values, (await initWeights())[name] || []);
-      showMatrix(name, values, w.shape, `step ${res.step}${w.downsampled ? `, shown at ${times([values.length, values[0].length])}` : ""}`);
-      showStats(w);
-    } catch (err) {
-      onError(err);
-    }
+    for (const b of modeSeg.children) b.setAttribute("aria-checked", String(b.dataset.mode === state.weightMode));
+    if (name) all.value = name;
+    const d = state.weightData;
+    if (!d || d.entry.name !== name) return;
+    const w = d.entry;
+    const change = state.weightMode === "change" && d.init;
+    const values = change ? subtract(w.values, d.init) : w.values;
+    const size = w.downsampled ? `, shown at ${times([values.length, values[0].length])}` : "";
+    showMatrix(name, values, w.shape, d.step, `${d.live ? "" : "stored "}step`, size);
+    showStats(w);
   }
 
-  async function showSnapshot(name, snap) {
-    let values = snap.weights[name];
-    if (!values) return showMatrix(name, [], state.session.shapes[name], "not in this snapshot");
-    if (mode === "change") values = subtract(values, (await initWeights())[name] || []);
-    showMatrix(name, values, state.session.shapes[name], `stored snapshot, step ${snap.step}`);
-    clear(stats).append(h("dd", { class: "muted", text: "Histogram and numbers show the live model; the heatmap shows the snapshot." }));
-  }
-
-  function showMatrix(name, values, stored, note) {
+  function showMatrix(name, values, stored, step, what, size) {
     const linear = isLinear(name);
     const m = linear ? transpose(values) : values;
     const dims = linear ? [stored[1], stored[0]] : stored;
-    title.textContent = `${shortName(name)} · ${linear ? `math ${times(dims)}, stored (out, in) ${shape(stored)}` : shape(stored)} · ${note}`;
+    const head = `${shortName(name)} · ${linear ? `math ${times(dims)}, stored (out, in) ${shape(stored)}` : shape(stored)}`;
+    labelStep(title, step, (k) => `${head} · ${what} ${k}${size}`);
     const [rowName, colName] = linear ? ["in", "out"] : ["row", "col"];
     const [lo, hi] = drawHeatmap(canvas, m, { diverging: true, rowLabel: (i) => `${rowName} ≈${Math.round((i * (dims[0] || 1)) / (m.length || 1))}`,
       colLabel: (j) => `${colName} ≈${Math.round((j * (dims[dims.length - 1] || 1)) / ((m[0] || []).length || 1))}` }) || [0, 0];
-    canvas.setAttribute("aria-label", `Heatmap of ${shortName(name)}, ${mode === "change" ? "change since step 0" : "values"}`);
+    canvas.setAttribute("aria-label", `Heatmap of ${shortName(name)}, ${state.weightMode === "change" ? "change since step 0" : "values"}`);
     // Keep the matrix's true proportions inside a square box (rows / columns).
     const aspect = Math.min(Math.max((dims[0] || 1) / (dims[dims.length - 1] || 1), 0.25), 4);
     const box = Math.min(canvas.parentElement.clientWidth || 300, 300);
     canvas.style.width = `${aspect > 1 ? box / aspect : box}px`;
     canvas.style.height = `${aspect > 1 ? box : box * aspect}px`;
     legend.replaceChildren(h("span", { text: num(lo, 2) }),
-      h("span", { class: "bar", style: `background:${gradient(blueOrange, true)}` }), h("span", { text: num(hi, 2) }));
+      h("span", { class: "bar", style: `background:${gradient(blueOrange, true)}` }), h("span", { text: num(hi, 2) }),
+      h("span", { text: linear ? ` · rows: input (${dims[0]}) ↓, columns: output (${dims[1]}) →` : "" }));
   }
 
   function showStats(w) {
@@ -125,7 +101,7 @@ export function createWeightsView(root, { onError, isVisible }) {
       s("text", { x: 300, y: 90, class: "tiny", "text-anchor": "end", text: num(edges[edges.length - 1], 2) }));
     const rows = [["mean", num(w.mean)], ["std", num(w.std)], ["‖W‖", num(w.norm)],
       // Relative to ‖W₀‖, except for parameters that start at zero (biases), where it is absolute.
-      ["change since init", w.name.endsWith(".bias") ? `‖W − W₀‖ = ${num(w.change_from_init)}`
+      ["change since step 0", w.name.endsWith(".bias") ? `‖W − W₀‖ = ${num(w.change_from_init)}`
         : `${num(100 * w.change_from_init, 3)} % of ‖W₀‖`]];
     clear(stats).append(...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]));
   }
@@ -138,8 +114,7 @@ export function createWeightsView(root, { onError, isVisible }) {
     sparkline(gradSpark, s1, g, { color: FLOW.backward });
     sparkline(ratioSpark, s2, r, { log: true, color: FLOW.update });
   }
-  const drawSparksLater = throttle(() => isVisible() && drawSparks(), 500);
-  const reloadLater = throttle(() => isVisible() && !state.scrub && load(), TIMING.liveRefreshMs);
+  const drawSparksLater = throttle(() => state.tab === "weights" && drawSparks(), 500);
 
   function setHistory(hist) {
     series.steps = hist.train.steps.slice();
@@ -153,18 +128,14 @@ export function createWeightsView(root, { onError, isVisible }) {
     for (const [k, v] of Object.entries(rec.grad_norms || {})) (series.grad[k] ||= []).push(v);
     for (const [k, v] of Object.entries(rec.update_ratios || {})) (series.ratio[k] ||= []).push(v);
     drawSparksLater();
-    reloadLater();
   }
 
-  subscribe(["session"], () => {
-    init = null;
-    buildPicker();
-  });
+  subscribe(["session"], () => state.session && buildPicker());
+  subscribe(["weightData", "weightMode"], render);
   subscribe(["selectedWeight"], () => {
-    if (!isVisible()) return;
-    load();
+    render();
     drawSparks();
   });
-  subscribe(["scrub"], () => isVisible() && load());
-  return { setHistory, addRecord, load, drawSparks, setMode, resetInit: () => { init = null; } };
+  subscribe(["tab"], () => state.tab === "weights" && drawSparks());
+  return { setHistory, addRecord, render, drawSparks };
 }

@@ -1,0 +1,83 @@
+"""Training dynamics computed from what a session recorded: how attention sharpens, how many FFN
+units go dead, and how fast each weight matrix still moves.
+
+- Attention entropy per head: on the probe sentence, for every query position t >= 1 the entropy
+  (bits) of its attention over positions 0..t, averaged over t; from each stored snapshot.
+  Even attention over t + 1 tokens is log2(t + 1) bits, the `uniform` line; falling entropy is
+  the "sharpening" of the seed document, measured.
+- Dead units: the share of FFN hidden units whose activation is <= 0 on every probe token.
+- Update ratio ‖ΔW‖ / ‖W‖ per weight matrix, from the metrics log (every kept step, thinned).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.services.history import MetricsLog, SnapshotData
+
+MATRICES = ("W_q", "W_k", "W_v", "W_o", "W_1", "W_2")
+MAX_POINTS = 500
+
+
+def attention_entropy(attention: np.ndarray) -> list[float]:
+    """[H][T][T] causal attention -> mean entropy (bits) per head over query positions 1..T-1."""
+    att = np.asarray(attention, dtype=np.float64)  # (H, T, T)
+    T = att.shape[-1]
+    if T < 2:
+        return [0.0] * att.shape[0]
+    rows = att[:, 1:, :]  # (H, T-1, T): position 0 can only look at itself
+    logs = np.log2(np.where(rows > 0, rows, 1.0))
+    entropy = -(rows * logs).sum(axis=-1)  # (H, T-1)
+    return entropy.mean(axis=-1).tolist()
+
+
+def uniform_entropy(T: int) -> float:
+    """The same average for even attention: mean of log2(t + 1) over t = 1..T-1."""
+    return float(np.mean(np.log2(np.arange(2, T + 1)))) if T >= 2 else 0.0
+
+
+def dead_share(ffn: np.ndarray) -> float:
+    """(T, d_ff) activations -> share of units that never exceed 0 on any token."""
+    values = np.asarray(ffn)
+    return float(np.mean(~(values > 0).any(axis=0)))
+
+
+def _thin(n: int, limit: int) -> np.ndarray:
+    return (
+        np.arange(n) if n <= limit else np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+    )
+
+
+def dynamics_payload(
+    snapshots: list[SnapshotData], log: MetricsLog, parameter_names: list[str]
+) -> dict[str, Any]:
+    attention = [(s.step, s.attention, len(s.tokens)) for s in snapshots if s.attention is not None]
+    per_step = [attention_entropy(a) for _, a, _ in attention]
+    heads = len(per_step[0]) if per_step else 0
+    entropy = {
+        "steps": [step for step, _, _ in attention],
+        "heads": [[row[h] for row in per_step] for h in range(heads)],
+        "uniform": uniform_entropy(attention[0][2]) if attention else None,
+    }
+    ffn = [(s.step, np.asarray(s.ffn)) for s in snapshots if s.ffn is not None]
+    dead = {
+        "steps": [step for step, _ in ffn],
+        "share": [dead_share(values) for _, values in ffn],
+        "units": int(ffn[0][1].shape[-1]) if ffn else None,
+    }
+    data = log.to_dict()
+    keep = _thin(len(data["train"]["steps"]), MAX_POINTS)
+    names = {
+        short: name
+        for short in MATRICES
+        for name in parameter_names
+        if name == f"blocks.0.attn.{short}.weight" or name == f"blocks.0.ffn.{short}.weight"
+    }
+    ratios = {short: data["update_ratios"][name][keep] for short, name in names.items()}
+    return {
+        "entropy": entropy,
+        "dead_units": dead,
+        "update_ratio": {"steps": data["train"]["steps"][keep], "matrices": ratios},
+    }
