@@ -24,9 +24,9 @@ def test_every_setting_is_in_the_readme():
 def test_the_readme_states_the_hardening_defaults():
     section = " ".join(settings_section().split())
     defaults = Settings()
-    assert "`MAX_SESSION_BYTES` [1 GiB" in section
+    assert "`MAX_SESSION_BYTES` [1024 MiB" in section
     assert defaults.max_session_bytes == 1024**3
-    assert "`MAX_TOTAL_BYTES` [6 GiB" in section
+    assert "`MAX_TOTAL_BYTES` [6144 MiB" in section
     assert defaults.max_total_bytes == 6 * 1024**3
     for name in ("max_uploads", "max_running", "client_steps"):
         found = re.search(rf"`{name.upper()}` \[(\d+)", section)
