@@ -102,17 +102,18 @@ async def snapshot_forward(
     )
 
     def job() -> bytes:
-        return dumps(
-            past_forward(
-                session,
-                session.model,
-                session.tokenizer,
-                data,
-                session.init_state,
-                body.text,
-                options,
-            )
+        payload = past_forward(
+            session,
+            session.model,
+            session.tokenizer,
+            data,
+            session.init_state,
+            body.text,
+            options,
         )
+        # A stored step is replayed without autocast, so its trace is fp32 whatever the session
+        # trains in; the label says so.
+        return dumps({**payload, "precision": "fp32"})
 
     return JsonBytes(await session.worker.call(job))
 
