@@ -28,3 +28,9 @@ async def get_session(session_id: SessionId, manager: ManagerDep) -> Session:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def client_of(connection: HTTPConnection) -> str:
+    """Who is asking, for the per-client step budget: the peer address (uvicorn puts the
+    forwarded one there behind a trusted proxy)."""
+    return connection.client.host if connection.client is not None else "unknown"

@@ -68,15 +68,17 @@ def safe_value(value: Any) -> Any:
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, str):
         if len(value) <= _MAX_VALUE_CHARS:
-            return value
-        return f"{value[:_MAX_VALUE_CHARS]}… ({len(value):,} characters)"
+            return scrub(value)
+        return scrub(f"{value[:_MAX_VALUE_CHARS]}… ({len(value):,} characters)")
     if isinstance(value, bytes | bytearray):
         return f"<{len(value):,} bytes>"
-    text = repr(value)
+    text = scrub(repr(value))
     return text if len(text) <= _MAX_VALUE_CHARS else f"{text[:_MAX_VALUE_CHARS]}…"
 
 
 def describe(value: Any) -> str:
+    if isinstance(value, str):  # repr escapes what is not printable (lone surrogates too)
+        return repr(value if len(value) <= _MAX_VALUE_CHARS else safe_value(value))
     shown = safe_value(value)
     return shown if isinstance(shown, str) and not isinstance(value, str) else repr(shown)
 
@@ -85,10 +87,33 @@ def error_body(detail: str, errors: Sequence[Mapping[str, Any]] = ()) -> dict[st
     return {"detail": detail, "errors": list(errors)}
 
 
+def scrub(value: Any) -> Any:
+    """`value` with every string made UTF-8-encodable: a lone UTF-16 surrogate (which Python's
+    JSON parser lets through from `"\\ud800"`) becomes its escape text. Keys too."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+class ErrorResponse(OrjsonResponse):
+    """An error body that always renders: what the client sent is echoed in it, and orjson
+    refuses strings that are not valid Unicode (a 500 from the error path itself, before)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return super().render(scrub(content))
+
+
 def error_response(
     status_code: int, detail: str, errors: Sequence[Mapping[str, Any]] = (), headers: Any = None
 ) -> OrjsonResponse:
-    return OrjsonResponse(error_body(detail, errors), status_code=status_code, headers=headers)
+    return ErrorResponse(error_body(detail, errors), status_code=status_code, headers=headers)
 
 
 def _item(field: str | None, value: Any, message: str) -> dict[str, Any]:
@@ -141,7 +166,9 @@ async def config_error_handler(request: Request, exc: Exception) -> OrjsonRespon
 
 
 async def checkpoint_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
-    return error_response(422, f"checkpoint refused: {exc}", [_item("checkpoint", None, str(exc))])
+    assert isinstance(exc, CheckpointError)
+    field = f"checkpoint.{exc.field}" if exc.field else "checkpoint"
+    return error_response(422, f"checkpoint refused: {exc}", [_item(field, None, str(exc))])
 
 
 async def value_error_handler(request: Request, exc: Exception) -> OrjsonResponse:

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from app import docs_ui, errors, openapi
 from app.logs import configure
 from app.metrics import Metrics
-from app.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from app.middleware import AccessLogMiddleware, BodyLimitMiddleware, SiteGuardMiddleware
 from app.routers import (
     catalog,
     checkpoint,
@@ -90,6 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Outside CORS, so a foreign origin is refused before anything runs (and still logged).
+    app.add_middleware(
+        SiteGuardMiddleware,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+    )
     # Outermost, so it times and counts everything, 413s and CORS preflights included.
     app.add_middleware(
         AccessLogMiddleware, metrics=metrics, templates=lambda: list(app.openapi()["paths"])

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware): request-body limits and the access log.
+"""Pure ASGI middleware (no BaseHTTPMiddleware): request-body limits, the Host and Origin
+checks (SiteGuardMiddleware) and the access log.
 
 Body limits: a Content-Length over the limit is answered at once with 413, without reading a
 byte; a body without one (chunked) is counted as it streams in and refused as soon as it passes
@@ -13,12 +14,14 @@ The same pass feeds the request counter and latency histogram of /metrics.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -91,6 +94,96 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header: `[::1]:8000` -> `::1`, `Example.org:80` -> `example.org`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class SiteGuardMiddleware:
+    """Refuse what other websites can make a visitor's browser send (as Jupyter Server does).
+
+    - DNS rebinding: the Host header must name this server: a name in ATTNFLOW_ALLOWED_HOSTS
+      (the loopback names by default) or an IP literal (a rebinding attack needs a DNS name);
+      anything else gets 421 on HTTP and a refused handshake on the WebSocket.
+    - Cross-site requests: a state-changing method (not GET/HEAD/OPTIONS) with an Origin that is
+      neither this server's (same scheme-less host:port as Host) nor in ATTNFLOW_ALLOWED_ORIGINS,
+      or without an Origin but with `Sec-Fetch-Site: cross-site`, gets 403. Scripts (curl,
+      httpx) send neither header and pass. The WebSocket checks its Origin in its router.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str], allowed_origins: list[str]) -> None:
+        self.app = app
+        self.any_host = "*" in allowed_hosts
+        self.hosts = frozenset(allowed_hosts)
+        self.origins = frozenset(o.lower() for o in allowed_origins)
+
+    def host_allowed(self, host: str | None) -> bool:
+        if self.any_host:
+            return True
+        name = host_name(host or "")
+        return bool(name) and (name in self.hosts or is_ip_literal(name))
+
+    def origin_allowed(self, origin: str, host: str | None) -> bool:
+        origin = origin.strip().rstrip("/").lower()
+        if origin in self.origins:
+            return True
+        netloc = urlsplit(origin).netloc if "://" in origin else ""
+        return bool(netloc) and host is not None and netloc == host.strip().lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if not self.host_allowed(host):
+            message = (
+                f"this server does not answer to the host {host_name(host or '')!r:.80}; "
+                "add it to ATTNFLOW_ALLOWED_HOSTS if it is yours"
+            )
+            await self._refuse(scope, receive, send, 421, message, "host")
+            return
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            origin = headers.get("origin")
+            cross = headers.get("sec-fetch-site") == "cross-site"
+            if (origin is not None and not self.origin_allowed(origin, host)) or (
+                origin is None and cross
+            ):
+                message = (
+                    f"cross-site request refused: origin {origin or '(none)'!r:.80} may not "
+                    "change this server's state (ATTNFLOW_ALLOWED_ORIGINS lists the ones that may)"
+                )
+                await self._refuse(scope, receive, send, 403, message, "origin")
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, status: int, message: str, field: str
+    ) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            return
+        response = error_response(
+            status, message, [{"field": field, "value": None, "message": message}]
+        )
+        await response(scope, receive, send)
+
+
 class Templates:
     """Path templates to name a request the router never saw (a 413 answered before routing):
     the API's paths from its OpenAPI document, compiled on first use."""
@@ -160,6 +253,14 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, send_logged)
+        except Exception:
+            if kind != "http" or status is not None:
+                raise  # a response is under way (or a WebSocket): nothing more can be sent
+            # The last resort: a bug still gets the documented JSON body and the request id,
+            # and the connection stays usable (uvicorn drops it when the app raises).
+            access_log.exception("unhandled error on %s (request_id=%s)", kind, request_id)
+            response = error_response(500, f"internal error; quote request id {request_id}")
+            await response(scope, receive, send_logged)
         finally:
             self._record(scope, request_id, status, time.perf_counter() - started)
 

@@ -6,6 +6,7 @@ each app by `app.openapi`; the static bounds here are the hard caps behind them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from model.config import MAX_BLOCKS
 from model.data import BUILTIN_CORPORA, MAX_USER_TEXT_CHARS
 from model.presets import DEFAULT_PRESET, PRESETS
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 DEFAULT_CORPUS = "catmat" if "catmat" in BUILTIN_CORPORA else next(iter(BUILTIN_CORPORA))
 HARD_MAX_STEPS = 1_000_000
 
@@ -42,6 +44,15 @@ class RequestModel(BaseModel):
     for a number, `"5"` for an integer) are refused: the JSON types must be the documented ones."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _real_text(cls, value: Any) -> Any:
+        """JSON may spell a lone UTF-16 surrogate (`"\\ud800"`); it is not text, and nothing
+        downstream (tokenizer, JSON writer, disk) can encode it."""
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ValueError("contains a lone UTF-16 surrogate, which is not a character")
+        return value
 
 
 class ConfigOverrides(RequestModel):
@@ -171,6 +182,58 @@ class CompareRequest(RequestModel):
         return None if value is None else _one_of(value, BUILTIN_CORPORA, "corpus")
 
 
+# ---- checkpoint metadata: an import meets the limits of the API ----------------------------
+
+# Steps a checkpoint may bring in: sessions go on training from there and must still load back
+# (model.checkpoint refuses files past 2**53, the page's exact integers); 2**53 - 2**50 is
+# ~8e15 steps of headroom.
+IMPORT_MAX_STEP = 2**50
+
+
+class StoredTrain(RequestModel):
+    """`extra.train` of a checkpoint: TrainConfig as saved, with the API's bounds."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    lr: float = Field(default=3e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(default=0.01, ge=0.0, le=10.0)
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
+    eps: float = Field(default=1e-8, gt=0.0, le=1.0)
+    eval_every: int = Field(default=25, ge=0, le=100_000)
+    eval_batches: int = Field(default=4, ge=1, le=64)
+    data_seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    instrument: bool = True
+
+
+class StoredExtra(RequestModel):
+    """`extra` of a checkpoint: what the session was made from, under SessionCreate's limits.
+    Keys this version does not know are ignored (a newer writer may add some)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, strict=True)
+
+    preset: str = Field(default="custom", json_schema_extra=_enum([*PRESETS, "custom"]))
+    corpus: str = Field(default="custom", json_schema_extra=_enum([*BUILTIN_CORPORA, "custom"]))
+    tokenizer: Literal["word", "char"] | None = None
+    seed: int = Field(default=0, ge=0, le=2**53)
+    probe: str | None = Field(default=None, min_length=1, max_length=500)
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_USER_TEXT_CHARS)
+    train: StoredTrain = Field(default_factory=StoredTrain)
+    data_generator: str | None = Field(default=None, max_length=16_384)  # 6,744 for torch 2.13
+    lineage: str | None = Field(default=None, max_length=64)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        return _one_of(value, [*PRESETS, "custom"], "preset")
+
+    @field_validator("corpus")
+    @classmethod
+    def _known_corpus(cls, value: str) -> str:
+        return _one_of(value, [*BUILTIN_CORPORA, "custom"], "corpus")
+
+
 # ---- responses ------------------------------------------------------------------------------
 
 
@@ -218,6 +281,11 @@ class CorpusList(BaseModel):
     min_user_tokens: int
 
 
+class Interrupted(BaseModel):
+    step: int = Field(description="the step the session came back at")
+    message: str = Field(examples=["interrupted by a restart at step 130"])
+
+
 class SessionInfo(BaseModel):
     id: str = Field(description="unguessable; the only way to reach the session")
     preset: str
@@ -236,6 +304,11 @@ class SessionInfo(BaseModel):
     batch_shape: list[int] = Field(description="[batch, context_length, d_model]")
     bigram_bound: float | None = Field(description="held-out nats/token of a bigram model")
     device: str
+    interrupted: Interrupted | None = Field(
+        default=None,
+        description="set when a restart (crash or shutdown) stopped this session's background "
+        "run; cleared when a run starts again",
+    )
 
 
 class TokenOut(BaseModel):
@@ -292,6 +365,11 @@ class EvalOut(BaseModel):
 class Diverged(BaseModel):
     step: int
     loss: float | None
+    rolled_back_to: int | None = Field(
+        default=None,
+        description="the step whose weights were put back (the divergence guard); null when "
+        "the step that failed was simply not applied (a non-finite loss or gradient)",
+    )
     message: str
 
 

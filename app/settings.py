@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     )
     # Origins (scheme://host:port) allowed besides same-origin, comma-separated in the environment.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names this server answers to (DNS-rebinding guard, as Jupyter Server's): the loopback
+    # names by default; IP literals always pass (a rebinding attack needs a name). `*` allows any.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"]
+    )
+    # Memory budget, estimated from the config before allocating (app.services.budget).
+    max_session_bytes: int = Field(
+        default=1024**3, ge=1024**2, description="estimated bytes of one session or request"
+    )
+    max_total_bytes: int = Field(
+        default=6 * 1024**3, ge=1024**2, description="estimated bytes of all sessions in memory"
+    )
+    max_uploads: int = Field(default=2, ge=1, le=64, description="checkpoint uploads at once")
+    # Fair share: background runs and comparisons at once, and steps per client per window.
+    max_running: int = Field(default=4, ge=1, le=1000, description="runs training at once")
+    client_steps: int = Field(
+        default=200_000, ge=1, description="steps one client may train per client_window_s"
+    )
+    client_window_s: float = Field(default=3600.0, gt=0)
+    # A run stops and rolls back when its smoothed loss passes this multiple of its running
+    # minimum (model.divergence); 0 turns the guard off.
+    divergence_factor: float = Field(default=4.0, ge=0)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     data_dir: Path = Field(default_factory=default_data_dir)
     # Sessions saved under data_dir/sessions/: changed ones every persist_every_s seconds (so a
@@ -80,12 +102,29 @@ class Settings(BaseSettings):
     static_dir: Path = Field(default_factory=lambda: _asset_dir("static"))
     templates_dir: Path = Field(default_factory=lambda: _asset_dir("templates"))
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        # As Jupyter Server: a wildcard would let every website drive this API with the
+        # visitor's network position; name the origins instead.
+        if "*" in value:
+            raise ValueError(
+                "ATTNFLOW_ALLOWED_ORIGINS=* is refused: it would let any website call this API; "
+                "list the origins (scheme://host:port) that may"
+            )
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_hosts(cls, value: list[str]) -> list[str]:
+        return [host.lower().strip("[]") for host in value]
 
 
 @lru_cache

@@ -8,11 +8,16 @@ implies, and its byte ranges must tile the data section. Only then are the tenso
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import fields as dataclass_fields
+from typing import Any, Protocol, get_type_hints
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -25,10 +30,19 @@ VERSION = "1"
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 OPTIM_MOMENTS = ("exp_avg", "exp_avg_sq")
 DTYPE_SIZES = {"F32": 4}
+ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+MAX_DIMS = 8
+# Steps are JSON integers on the page too: beyond 2**53 JavaScript cannot count them exactly.
+MAX_STEP = 2**53
 
 
 class CheckpointError(ValueError):
-    """A file that is not a valid attnflow checkpoint; the message says what is wrong."""
+    """A file that is not a valid attnflow checkpoint; the message says what is wrong and
+    `field` names the part of the file (e.g. `tensors.lm_head.weight.shape`, `config.d_model`)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -85,8 +99,74 @@ def _optimizer_tensors(
     return out
 
 
-def read_header(data: bytes) -> tuple[dict[str, Any], dict[str, str], int]:
-    """(tensor entries, metadata, data start) of a safetensors file; reads no tensor."""
+class Buffer(Protocol):
+    """bytes, or an mmap of an uploaded file: only its length and slices are read."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: slice, /) -> bytes: ...
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_entry(name: str, entry: object) -> None:
+    """One tensor entry of the safetensors grammar: {dtype: str, shape: [n >= 0, ...],
+    data_offsets: [start, end]}, nothing else; any other JSON value is a CheckpointError."""
+    where = f"tensors.{name}"
+    if not isinstance(entry, dict):
+        raise CheckpointError(
+            f"tensor {name!r} must be an object with dtype, shape and data_offsets, found "
+            f"{type(entry).__name__}",
+            where,
+        )
+    unknown = sorted(set(entry) - ENTRY_KEYS)
+    if unknown or not isinstance(entry.get("dtype"), str):
+        raise CheckpointError(
+            f"tensor {name!r} must have exactly the keys {sorted(ENTRY_KEYS)} with a string "
+            f"dtype (found keys {sorted(entry)[:5]})",
+            where,
+        )
+    shape = entry.get("shape")
+    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(map(_is_count, shape))):
+        raise CheckpointError(
+            f"tensor {name!r} has shape {shape!r:.80}: a list of at most {MAX_DIMS} integers >= 0",
+            f"{where}.shape",
+        )
+    offsets = entry.get("data_offsets")
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(map(_is_count, offsets))
+        and offsets[0] <= offsets[1]
+    ):
+        raise CheckpointError(
+            f"tensor {name!r} has data_offsets {offsets!r:.80}: [start, end] with "
+            "0 <= start <= end",
+            f"{where}.data_offsets",
+        )
+
+
+def _check_metadata(metadata: object) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise CheckpointError(
+            f"__metadata__ must be an object of strings, found {type(metadata).__name__}",
+            "__metadata__",
+        )
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise CheckpointError(
+                f"__metadata__ value {key!r:.80} must be a string, found {type(value).__name__}",
+                f"__metadata__.{key}",
+            )
+    return metadata
+
+
+def read_header(data: Buffer) -> tuple[dict[str, Any], dict[str, str], int]:
+    """(tensor entries, metadata, data start) of a safetensors file; reads no tensor. Every part
+    of the header grammar is checked here, so later code meets only well-typed entries."""
     if len(data) < 8:
         raise CheckpointError("not a safetensors file: shorter than its 8-byte header length")
     (header_len,) = struct.unpack("<Q", data[:8])
@@ -95,39 +175,86 @@ def read_header(data: bytes) -> tuple[dict[str, Any], dict[str, str], int]:
             "not a safetensors file: the first 8 bytes do not give a header length that fits "
             f"the file ({header_len} bytes claimed, file is {len(data)} bytes)"
         )
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"not a safetensors file: header is not JSON ({exc})") from None
+    header = _json(data[8 : 8 + header_len], "header")
     if not isinstance(header, dict):
         raise CheckpointError("not a safetensors file: header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = _check_metadata(header.pop("__metadata__", None))
+    for name, entry in header.items():
+        _check_entry(name, entry)
     return header, metadata, 8 + header_len
+
+
+def _json(text: bytes | str, what: str) -> Any:
+    """JSON from a checkpoint, or a CheckpointError (deep nesting included)."""
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(
+            f"checkpoint {what} is malformed: not JSON ({str(exc)[:120]})", what
+        ) from None
+
+
+def _check_config_types(values: object) -> dict[str, Any]:
+    """The stored config's JSON types must be the dataclass's: `"no"` is not a bool, 1.0 not
+    an int (ModelConfig itself only range-checks the numbers)."""
+    if not isinstance(values, dict):
+        raise CheckpointError("checkpoint config must be a JSON object", "config")
+    hints = get_type_hints(ModelConfig)
+    for item in dataclass_fields(ModelConfig):
+        if item.name not in values:
+            continue
+        value, expected = values[item.name], hints[item.name]
+        if expected is bool:
+            ok = isinstance(value, bool)
+        elif expected is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:  # Literal[...] of strings
+            ok = isinstance(value, str)
+        if not ok:
+            raise CheckpointError(
+                f"config.{item.name}={value!r:.80} is not allowed: a JSON "
+                f"{getattr(expected, '__name__', 'string')}",
+                f"config.{item.name}",
+            )
+    return values
 
 
 def _parse_metadata(metadata: dict[str, str]) -> tuple[ModelConfig, Tokenizer, int, dict[str, Any]]:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"metadata 'format' must be {FORMAT!r}: not an attnflow checkpoint")
     if metadata.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint version {metadata.get('version')!r} is not {VERSION!r}")
+        raise CheckpointError(
+            f"checkpoint version {metadata.get('version')!r:.40} is not {VERSION!r}"
+        )
+    missing = [key for key in ("config", "tokenizer", "step") if key not in metadata]
+    if missing:
+        raise CheckpointError(f"checkpoint metadata lacks {missing}", "__metadata__")
+    config_dict = _check_config_types(_json(metadata["config"], "config"))
     try:
-        config_dict = json.loads(metadata["config"])
-        tokenizer = Tokenizer.from_dict(json.loads(metadata["tokenizer"]))
-        step = int(metadata["step"])
-        extra = json.loads(metadata.get("extra", "{}"))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint metadata is incomplete or malformed: {exc}") from None
+        tokenizer = Tokenizer.from_dict(_json(metadata["tokenizer"], "tokenizer"))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint tokenizer is invalid: {exc}", "tokenizer") from None
+    step_text = metadata["step"]
+    if not (step_text.isascii() and step_text.isdigit() and len(step_text) <= 20):
+        raise CheckpointError(f"step={step_text!r:.40} is not allowed: an integer >= 0", "step")
+    step = int(step_text)
+    if step > MAX_STEP:
+        raise CheckpointError(f"step={step} is not allowed: at most {MAX_STEP} (2**53)", "step")
+    extra = _json(metadata.get("extra", "{}"), "extra")
+    if not isinstance(extra, dict):
+        raise CheckpointError("checkpoint extra must be a JSON object", "extra")
     try:
         config = ModelConfig.from_dict(config_dict)
     except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint config is invalid: {exc}") from None
+        raise CheckpointError(f"checkpoint config is invalid: {exc}", "config") from None
     if config.vocab_size != tokenizer.vocab_size:
         raise CheckpointError(
             f"config vocab_size={config.vocab_size} but the stored vocabulary has "
-            f"{tokenizer.vocab_size} tokens"
+            f"{tokenizer.vocab_size} tokens",
+            "config.vocab_size",
         )
-    if step < 0:
-        raise CheckpointError(f"step={step} must be >= 0")
     return config, tokenizer, step, extra
 
 
@@ -144,39 +271,49 @@ def _expected_entries(
 
 
 def _check_entries(entries: dict[str, Any], config: ModelConfig, data_len: int) -> None:
+    """Entries are well-typed (read_header); here they must be the config's tensors exactly."""
     required, optional = _expected_entries(config)
     missing = sorted(set(required) - set(entries))
     unexpected = sorted(set(entries) - set(required) - set(optional))
     if missing:
-        raise CheckpointError(f"checkpoint lacks parameters {missing[:5]} that the config needs")
+        raise CheckpointError(
+            f"checkpoint lacks parameters {missing[:5]} that the config needs", "tensors"
+        )
     if unexpected:
-        raise CheckpointError(f"checkpoint has unexpected tensors {unexpected[:5]}")
+        raise CheckpointError(f"checkpoint has unexpected tensors {unexpected[:5]}", "tensors")
     spans = []
     for name, entry in entries.items():
         expected_shape = required.get(name) or optional[name]
-        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_SIZES:
+        if entry["dtype"] not in DTYPE_SIZES:
             raise CheckpointError(
-                f"tensor {name!r} must be float32 (F32), found {entry.get('dtype')!r}"
+                f"tensor {name!r} must be float32 (F32), found {entry['dtype']!r:.40}",
+                f"tensors.{name}.dtype",
             )
-        shape = tuple(entry.get("shape", ()))
+        shape = tuple(entry["shape"])
         if shape != expected_shape:
             raise CheckpointError(
-                f"tensor {name!r} has shape {list(shape)}, expected {list(expected_shape)}"
+                f"tensor {name!r} has shape {list(shape)}, expected {list(expected_shape)}",
+                f"tensors.{name}.shape",
             )
-        start, end = entry.get("data_offsets", (None, None))
+        start, end = entry["data_offsets"]
         n_bytes = DTYPE_SIZES[entry["dtype"]] * _numel(shape)
-        if not (isinstance(start, int) and isinstance(end, int) and end - start == n_bytes):
+        if end - start != n_bytes:
             raise CheckpointError(
-                f"tensor {name!r} has byte range {[start, end]} for {n_bytes} bytes"
+                f"tensor {name!r} has byte range {[start, end]} for {n_bytes} bytes",
+                f"tensors.{name}.data_offsets",
             )
         spans.append((start, end))
     position = 0
     for start, end in sorted(spans):
         if start != position:
-            raise CheckpointError("tensor byte ranges overlap or leave gaps: file is corrupt")
+            raise CheckpointError(
+                "tensor byte ranges overlap or leave gaps: file is corrupt", "tensors"
+            )
         position = end
     if position != data_len:
-        raise CheckpointError(f"data section is {data_len} bytes, tensors cover {position}")
+        raise CheckpointError(
+            f"data section is {data_len} bytes, tensors cover {position}", "tensors"
+        )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -186,7 +323,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def inspect(data: bytes) -> tuple[ModelConfig, Tokenizer, int, dict[str, Any]]:
+def inspect(data: Buffer) -> tuple[ModelConfig, Tokenizer, int, dict[str, Any]]:
     """Validate a checkpoint's header and metadata only: (config, tokenizer, step, extra)."""
     entries, metadata, data_start = read_header(data)
     config, tokenizer, step, extra = _parse_metadata(metadata)
@@ -194,19 +331,66 @@ def inspect(data: bytes) -> tuple[ModelConfig, Tokenizer, int, dict[str, Any]]:
     return config, tokenizer, step, extra
 
 
-def from_bytes(data: bytes, max_parameters: int | None = None) -> Checkpoint:
-    config, tokenizer, step, extra = inspect(data)
+def _check_size(config: ModelConfig, max_parameters: int | None) -> None:
     if max_parameters is not None and config.parameter_count() > max_parameters:
         raise CheckpointError(
             f"checkpoint model has {config.parameter_count():,} parameters, above the limit "
-            f"of {max_parameters:,}"
+            f"of {max_parameters:,}",
+            "config",
         )
-    tensors = load_safetensors(data)
+
+
+def check_values(name: str, tensor: torch.Tensor) -> None:
+    """Finite weights and moments, and a second moment >= 0 (AdamW takes its square root):
+    anything else wrecks the model on its first step."""
+    if not bool(torch.isfinite(tensor).all()):
+        raise CheckpointError(f"tensor {name!r} holds NaN or infinite values", f"tensors.{name}")
+    if name.startswith(("optim.exp_avg_sq.", "optim.step.")) and bool((tensor < 0).any()):
+        raise CheckpointError(f"tensor {name!r} holds negative values", f"tensors.{name}")
+
+
+def _assemble(
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    step: int,
+    extra: dict[str, Any],
+    read: Callable[[str], torch.Tensor],
+    names: list[str],
+) -> Checkpoint:
+    """The model, filled one tensor at a time (never a second full copy of the weights)."""
     model = TransformerLM(config)
-    weights = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
-    model.load_state_dict(weights, strict=True)
-    optimizer_state = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+    params = model.state_dict()
+    optimizer_state = {}
+    with torch.no_grad():
+        for name in names:
+            tensor = read(name)
+            check_values(name, tensor)
+            if name.startswith("optim."):
+                optimizer_state[name] = tensor
+            else:
+                params[name].copy_(tensor)
     return Checkpoint(model, tokenizer, step, extra, optimizer_state)
+
+
+def from_bytes(data: bytes, max_parameters: int | None = None) -> Checkpoint:
+    config, tokenizer, step, extra = inspect(data)
+    _check_size(config, max_parameters)
+    tensors = load_safetensors(data)
+    return _assemble(config, tokenizer, step, extra, tensors.__getitem__, list(tensors))
+
+
+def from_file(path: str | os.PathLike[str], max_parameters: int | None = None) -> Checkpoint:
+    """A checkpoint on disk (an upload spooled to a file): the header is read through an mmap,
+    the tensors one by one, so memory holds the model and one tensor at most."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 8:
+            inspect(b"")  # raises the "shorter than its header" error
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            config, tokenizer, step, extra = inspect(view)
+    _check_size(config, max_parameters)
+    with safe_open(str(path), framework="pt") as stored:
+        names = list(stored.keys())
+        return _assemble(config, tokenizer, step, extra, stored.get_tensor, names)
 
 
 def restore_optimizer(

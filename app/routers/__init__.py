@@ -12,7 +12,8 @@ _DESCRIPTIONS = {
     409: "the session is busy in a conflicting way (e.g. a background run is going)",
     413: "the request body is over the limit",
     422: "a value is not allowed; `errors` names the field, the value and what is allowed",
-    503: "every session slot is busy; retry after the Retry-After header's seconds",
+    429: "this client used its training steps for the window; retry after Retry-After seconds",
+    503: "every session (or run) slot is busy; retry after the Retry-After header's seconds",
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import ManagerDep, SessionDep, SettingsDep, client_of
 from app.errors import ApiError
 from app.responses import OrjsonResponse
 from app.routers import check_steps, errors
@@ -20,10 +20,12 @@ DEFAULT_STEPS = 200
     "/{session_id}/compare",
     status_code=202,
     response_model=CompareStarted,
-    responses=errors(404, 409, 413, 422),
+    responses=errors(404, 409, 413, 422, 429, 503),
 )
 async def start_compare(
+    request: Request,
     session: SessionDep,
+    manager: ManagerDep,
     settings: SettingsDep,
     body: Annotated[CompareRequest | None, Body()] = None,
 ) -> dict[str, Any]:
@@ -32,7 +34,7 @@ async def start_compare(
     default = min(DEFAULT_STEPS, settings.max_steps_per_call)
     steps = check_steps(requested or default, settings.max_steps_per_call, "call")
     corpus = body.corpus if body is not None else None
-    session.start_compare(steps, corpus)
+    manager.fair.start_compare(session, client_of(request), steps, corpus)
     return {"started": True, "steps": steps, "corpus": corpus or session.spec.corpus}
 
 

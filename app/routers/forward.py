@@ -11,6 +11,7 @@ from app.errors import ApiError
 from app.responses import JsonBytes
 from app.routers import BODY_ERRORS
 from app.schemas import ForwardRequest, ForwardResult
+from app.services.budget import forward_estimate, refuse_over
 from app.services.forward import ForwardOptions
 
 router = APIRouter(prefix="/api/sessions", tags=["forward"])
@@ -52,6 +53,12 @@ async def forward(
     """
     if len(body.text) > settings.max_text_chars:
         raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+    # tokens <= characters for both tokenizers: the estimate is an upper bound
+    trace = forward_estimate(
+        session.model.config, len(body.text), full, digits, settings.max_trace_floats, max_dim
+    )
+    hint = "send shorter text, or drop full=true / lower max_dim"
+    refuse_over(trace, settings.max_session_bytes, "this trace", "text", hint)
     patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
     options = ForwardOptions(
         top_k=body.top_k,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,7 +185,14 @@ def checked_stream(
     return data
 
 
-def build(request: SessionCreate, max_parameters: int, device: torch.device) -> Parts:
+def build(
+    request: SessionCreate,
+    max_parameters: int,
+    device: torch.device,
+    budget: Callable[[ModelConfig, int], None] | None = None,
+) -> Parts:
+    """The parts of a new session; `budget(config, batch_size)` may refuse it (memory) before
+    anything big is allocated."""
     preset = get_preset(request.preset)
     corpus, text = corpus_text(request)
     tokenizer = Tokenizer.build(text, request.tokenizer)
@@ -194,6 +202,8 @@ def build(request: SessionCreate, max_parameters: int, device: torch.device) -> 
     )
     check_size(config, max_parameters)
     train = train_config(request, preset.lr, preset.batch_size)
+    if budget is not None:
+        budget(config, train.batch_size)
     data = checked_stream(text, tokenizer, config, train.batch_size, device)
     probe = request.probe or default_probe(text, tokenizer, config.context_length)
     spec = Spec(request.preset, corpus, request.tokenizer, request.seed, probe, train)

@@ -23,16 +23,21 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from app.errors import ApiError, not_found
 from app.metrics import Metrics
 from app.schemas import SessionCreate
-from app.services.builder import Parts, build, from_checkpoint, resolve_device
+from app.services import imports
+from app.services.budget import mib, session_estimate
+from app.services.builder import Parts, build, resolve_device
+from app.services.fairness import Fairness
 from app.services.session import Session
 from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
 from app.settings import Settings
-from model.checkpoint import from_bytes, inspect
+from model.checkpoint import MAX_STEP, inspect
+from model.config import ModelConfig
 
 log = logging.getLogger("attnflow.sessions")
 RETRY_AFTER_S = 30
@@ -48,6 +53,14 @@ def new_id() -> str:
     return secrets.token_urlsafe(24)  # 192 random bits
 
 
+class OverBudget(Exception):
+    """A new session would pass ATTNFLOW_MAX_TOTAL_BYTES: make room (evict), then retry."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(needed)
+        self.needed = needed
+
+
 class SessionManager:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
@@ -61,8 +74,18 @@ class SessionManager:
         self._loops: list[asyncio.Task[None]] = []  # reaper, persister, start-up restore
         self._tasks: set[asyncio.Task[Any]] = set()  # saves in flight
         self._loading: dict[str, asyncio.Task[Session]] = {}
-        self._leaving: dict[str, asyncio.Task[None]] = {}  # evictions saving before they close
+        self._leaving: dict[str, asyncio.Task[bool]] = {}  # evictions saving before they close
         self._drained = False
+        self.estimates: dict[str, int] = {}  # session id -> estimated bytes (app.services.budget)
+        self.save_errors: dict[str, str] = {}  # session id -> why its last save failed
+        self.fair = Fairness(
+            settings.max_running,
+            settings.client_steps,
+            settings.client_window_s,
+            self.sessions,
+            settings.session_ttl_s,
+        )
+        self.uploads = asyncio.Semaphore(settings.max_uploads)
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -96,9 +119,12 @@ class SessionManager:
             load.cancel()
         sessions = list(self.sessions.values())
         streams = self.stream_clients
+        was_running = [s for s in sessions if s.running]
         running = [t for s in sessions for t in s.halt()]
         if running:
             await asyncio.wait(running, timeout=HALT_TIMEOUT_S)
+        for session in was_running:  # they come back paused and say so (the final save keeps it)
+            session.interrupted = interruption(session.step)
         halted = time.perf_counter()
         for session in sessions:
             session.broadcaster.close(reason, GOING_AWAY)
@@ -132,7 +158,11 @@ class SessionManager:
         elif self.store is not None:  # unchanged: only remember when it was last used
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(
-                    self.store.touch, session.id, session.step, session.last_used_wall()
+                    self.store.touch,
+                    session.id,
+                    session.step,
+                    session.last_used_wall(),
+                    session.interrupted,
                 )
 
     async def shutdown(self) -> None:
@@ -236,6 +266,8 @@ class SessionManager:
             self._reserved -= 1
         session.last_save = time.monotonic()
         self.sessions[session_id] = session
+        self.account(session)
+        session.interrupted = _interrupted(files.meta, session.step)
         if not make_room:  # start-up loads go most recent first: each next one is older (LRU)
             self.sessions.move_to_end(session_id, last=False)
         self.metrics.loads.inc()
@@ -252,7 +284,11 @@ class SessionManager:
 
     def _saved_parts(self, files: SavedFiles) -> Parts:
         _, _, _, extra = inspect(files.checkpoint)
-        parts = self.parse_checkpoint(files.checkpoint, files.text)
+        # the per-session limit applies to saved sessions too; the total was booked before
+        limit = self.settings.max_parameters
+        parts = imports.parse(
+            files.checkpoint, files.text, limit, self.device, self._fits, max_step=MAX_STEP
+        )
         lineage = extra.get("lineage")
         parts.lineage = lineage if isinstance(lineage, str) and lineage else None
         return parts
@@ -287,26 +323,74 @@ class SessionManager:
 
     async def create(self, request: SessionCreate) -> Session:
         def parts() -> Parts:
-            return build(request, self.settings.max_parameters, self.device)
+            return build(request, self.settings.max_parameters, self.device, self._budget)
 
         return await self._add(parts)
 
-    async def import_checkpoint(self, data: bytes) -> Session:
-        return await self._add(lambda: self.parse_checkpoint(data, None))
+    async def import_checkpoint(self, data: bytes | Path) -> Session:
+        def parts() -> Parts:
+            limit = self.settings.max_parameters
+            return imports.parse(data, None, limit, self.device, self._budget)
 
-    def parse_checkpoint(self, data: bytes, fallback_text: str | None) -> Parts:
-        """Header, names, shapes, dtype and size checked before any tensor is allocated."""
-        config, _, _, _ = inspect(data)
-        limit = self.settings.max_parameters
-        if config.parameter_count() > limit:
+        return await self._add(parts)
+
+    def parse_checkpoint(self, data: bytes | Path, fallback_text: str | None) -> Parts:
+        """For a checkpoint loaded into an existing session: header, metadata (through the API's
+        schemas), sizes and the per-session memory estimate checked before any tensor is
+        allocated (app.services.imports)."""
+        return imports.parse(
+            data, fallback_text, self.settings.max_parameters, self.device, self._fits
+        )
+
+    # -- the memory budget ---------------------------------------------------------------------
+
+    def _estimate(self, config: ModelConfig, batch_size: int) -> int:
+        s = self.settings
+        return session_estimate(config, batch_size, s.max_history_points, s.max_snapshots).total
+
+    def _fits(self, config: ModelConfig, batch_size: int) -> None:
+        """422 when one session of this config would pass ATTNFLOW_MAX_SESSION_BYTES."""
+        s = self.settings
+        estimate = session_estimate(config, batch_size, s.max_history_points, s.max_snapshots)
+        if estimate.total > s.max_session_bytes:
             raise ApiError(
                 422,
-                f"the checkpoint's model has {config.parameter_count():,} parameters, over "
-                f"this server's limit of {limit:,}",
-                "checkpoint",
-                config.parameter_count(),
+                f"a session of this config and batch_size={batch_size} needs an estimated "
+                f"{estimate.describe()}, over this server's limit of {mib(s.max_session_bytes)} "
+                "(ATTNFLOW_MAX_SESSION_BYTES); choose a smaller batch_size, context_length, "
+                "d_model or vocabulary",
+                "config",
+                estimate.total,
             )
-        return from_checkpoint(from_bytes(data, max_parameters=limit), self.device, fallback_text)
+
+    def _budget(self, config: ModelConfig, batch_size: int) -> None:
+        """Before a new session is allocated: its own limit, then the total (OverBudget)."""
+        self._fits(config, batch_size)
+        needed = self._estimate(config, batch_size)
+        if sum(self.estimates.values()) + needed > self.settings.max_total_bytes:
+            raise OverBudget(needed)
+
+    def account(self, session: Session) -> None:
+        """Book a session's estimate (after creation, a load, a checkpoint upload)."""
+        batch = session.trainer.config.batch_size
+        self.estimates[session.id] = self._estimate(session.model.config, batch)
+
+    async def _free_memory(self, needed: int) -> None:
+        """Evict idle sessions (saved first) until `needed` more bytes fit the total budget."""
+        limit = self.settings.max_total_bytes
+        for candidate in [s for s in self.sessions.values() if not s.busy]:
+            if sum(self.estimates.values()) + needed <= limit:
+                return
+            await self.evict(candidate.id, "evicted (least recently used) to free memory")
+        used = sum(self.estimates.values())
+        if used + needed > limit:
+            raise ApiError(
+                503,
+                f"the sessions in memory need an estimated {mib(used)} and this one "
+                f"{mib(needed)}, over this server's budget of {mib(limit)} "
+                f"(ATTNFLOW_MAX_TOTAL_BYTES); try again in {RETRY_AFTER_S} s",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
 
     async def _add(self, make_parts: Callable[[], Parts]) -> Session:
         if self.stopping:
@@ -314,16 +398,28 @@ class SessionManager:
         await self._make_room()
         self._reserved += 1
         try:
-            parts = await asyncio.to_thread(make_parts)
+            try:
+                parts = await asyncio.to_thread(make_parts)
+            except OverBudget as over:
+                await self._free_memory(over.needed)
+                parts = await asyncio.to_thread(make_parts)
             session = Session(new_id(), self.settings, asyncio.get_running_loop(), self.metrics)
             try:
                 await session.install(parts)
             except BaseException:
                 session.close("failed to start")
                 raise
+        except OverBudget as over:  # the others grew while this one waited
+            raise ApiError(
+                503,
+                f"this session needs an estimated {mib(over.needed)}, more than the memory "
+                f"budget has left (ATTNFLOW_MAX_TOTAL_BYTES); try again in {RETRY_AFTER_S} s",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
         finally:
             self._reserved -= 1
         self.sessions[session.id] = session
+        self.account(session)
         log.info("session %s created (%d open)", short(session.id), len(self.sessions))
         return session
 
@@ -332,6 +428,8 @@ class SessionManager:
     def remove(self, session_id: str, reason: str, code: int = 1000) -> Session | None:
         """Out of memory now, its watchers told why; its files (if any) are not touched."""
         session = self.sessions.pop(session_id, None)
+        self.estimates.pop(session_id, None)
+        self.save_errors.pop(session_id, None)
         if session is not None:
             log.info("session %s removed: %s", short(session_id), reason)
             session.close(reason, code)
@@ -345,7 +443,8 @@ class SessionManager:
                 await asyncio.shield(loading)
         leaving = self._leaving.get(session_id)
         if leaving is not None:
-            await asyncio.shield(leaving)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(leaving)
         session = self.remove(session_id, "deleted")
         on_disk = False
         if self.store is not None and valid_id(session_id):
@@ -353,50 +452,101 @@ class SessionManager:
         if session is None and not on_disk:
             raise not_found(f"session {session_id[:64]!r}")
 
-    async def evict(self, session_id: str, reason: str) -> None:
-        """Free a memory slot. With persistence the session is saved first and loads again
-        when next used; without, it is gone."""
+    async def evict(self, session_id: str, reason: str) -> bool:
+        """Free a memory slot; True when the session left memory. With persistence it leaves
+        only once its save succeeded (and it was not used meanwhile), and loads again when next
+        used; a session that cannot be saved stays. Without persistence it is gone."""
         if self.store is None:
             self.remove(session_id, reason)
-            return
-        session = self.sessions.pop(session_id, None)
-        if session is None:
-            return
+            return True
+        if session_id not in self.sessions:
+            return True
+        leaving = self._leaving.get(session_id)
+        if leaving is None:
+            leaving = asyncio.create_task(self._save_then_close(session_id, reason))
+            self._leaving[session_id] = leaving
+            leaving.add_done_callback(lambda _: self._leaving.pop(session_id, None))
+        return await asyncio.shield(leaving)
 
-        async def save_and_close() -> None:
-            try:
-                await self.save(session)
-            finally:
-                log.info("session %s left memory (%s); it stays on disk", short(session_id), reason)
-                session.close(f"{reason}; it loads again when next used")
-
-        task = asyncio.create_task(save_and_close(), name="session-evict")
-        self._leaving[session_id] = task
-        task.add_done_callback(lambda _: self._leaving.pop(session_id, None))
-        await asyncio.shield(task)
+    async def _save_then_close(self, session_id: str, reason: str) -> bool:
+        session = self.sessions[session_id]
+        used_at = session.last_used
+        await self.save(session)
+        error = self.save_errors.get(session_id)
+        if error is not None or session.dirty:
+            log.error(
+                "session %s stays in memory (%s was wanted): it cannot be saved: %s",
+                short(session_id),
+                reason,
+                error or "it changed while it was being saved",
+            )
+            return False
+        if session.busy or session.lock.locked() or session.last_used != used_at:
+            log.info("session %s stays in memory: it was used while being saved", short(session_id))
+            return False
+        self.sessions.pop(session_id, None)
+        self.estimates.pop(session_id, None)
+        log.info(
+            "session %s left memory (%s); saved at step %d, it loads again when next used",
+            short(session_id),
+            reason,
+            session.step,
+        )
+        session.close(f"{reason}; it loads again when next used")
+        return True
 
     def _expired(self, session: Session) -> bool:
         idle = time.monotonic() - session.last_used
         return idle > self.settings.session_ttl_s and not session.busy
 
+    def _unwatched(self, session: Session) -> bool:
+        """A background run nobody watches and nobody asked about for the TTL."""
+        idle = time.monotonic() - session.last_used
+        return (
+            session.running
+            and not session.broadcaster.listening
+            and (idle > self.settings.session_ttl_s)
+        )
+
     async def expire(self) -> None:
+        ttl = self.settings.session_ttl_s
         for session_id, session in list(self.sessions.items()):
+            if self._unwatched(session):
+                log.info(
+                    "session %s: its run is paused (no watcher and no request for %.0f s)",
+                    short(session_id),
+                    ttl,
+                )
+                await session.pause()
+                session.last_used -= 1  # still past the TTL: it goes below, once saved
             if self._expired(session) and self.sessions.get(session_id) is session:
-                ttl = self.settings.session_ttl_s
                 await self.evict(session_id, f"idle for more than {ttl:.0f} s")
 
     async def _make_room(self) -> None:
         await self.expire()
         while len(self.sessions) + self._reserved >= self.settings.max_sessions:
-            idle = next((s for s in self.sessions.values() if not s.busy), None)  # LRU first
-            if idle is None:
-                raise ApiError(
-                    503,
-                    f"all {self.settings.max_sessions} session slots are busy training; "
-                    f"try again in {RETRY_AFTER_S} s",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
-                )
-            await self.evict(idle.id, "evicted (least recently used) to make room")
+            for idle in [s for s in self.sessions.values() if not s.busy]:  # LRU first
+                if await self.evict(idle.id, "evicted (least recently used) to make room"):
+                    break
+            else:
+                raise self._no_room()
+
+    def _no_room(self) -> ApiError:
+        unsaved = {i: e for i, e in self.save_errors.items() if i in self.sessions}
+        if unsaved:
+            first, error = next(iter(unsaved.items()))
+            why = (
+                f"the idle ones cannot be saved to make room ({len(unsaved)} failed; session "
+                f"{short(first)}: {error}), so they stay in memory"
+            )
+        else:
+            why = "every one is busy training"
+        return ApiError(
+            503,
+            f"all {self.settings.max_sessions} session slots are taken: {why}; "
+            f"try again in {RETRY_AFTER_S} s",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     async def _reap(self) -> None:
         interval = max(1.0, min(60.0, self.settings.session_ttl_s / 4))
@@ -417,14 +567,18 @@ class SessionManager:
             started = time.perf_counter()
             try:
                 state = await session.worker.call(session.capture)
+                state.running = session.running  # comes back paused, "interrupted", after a crash
+                state.interrupted = session.interrupted
                 await asyncio.to_thread(self.store.write, state)
             except ApiError:  # the session closed while the save waited for its worker
                 return False
             except Exception as exc:  # disk full, permissions: count it, retry next interval
                 session.last_save = time.monotonic()
+                self.save_errors[session.id] = str(exc)
                 self.metrics.save_failures.inc()
                 log.error("saving session %s failed: %s", short(session.id), exc)
                 return False
+            self.save_errors.pop(session.id, None)
             session.saved_revision = state.revision
             session.last_save = time.monotonic()
             self.metrics.saves.inc()
@@ -460,3 +614,18 @@ class SessionManager:
     @property
     def running(self) -> int:
         return sum(s.running for s in self.sessions.values())
+
+
+def interruption(step: int) -> dict[str, Any]:
+    return {"step": step, "message": f"interrupted by a restart at step {step}"}
+
+
+def _interrupted(meta: dict[str, Any], step: int) -> dict[str, Any] | None:
+    """A session saved while its run was going comes back paused and says so; the note stays
+    until a run starts again (a second restart keeps it)."""
+    if meta.get("running") is True:
+        return interruption(step)
+    kept = meta.get("interrupted")
+    if isinstance(kept, dict) and isinstance(kept.get("step"), int):
+        return {"step": kept["step"], "message": str(kept.get("message", ""))[:200]}
+    return None

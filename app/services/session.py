@@ -17,7 +17,7 @@ import logging
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -36,6 +36,7 @@ from app.settings import Settings
 from model.ablation import run_ablation
 from model.checkpoint import restore_optimizer, to_bytes
 from model.data import bigram_entropy, load_corpus
+from model.divergence import DivergenceGuard, RolledBack
 from model.tokenizer import Tokenizer
 from model.training import StepRecord, Trainer, TrainingDiverged
 from model.transformer import TransformerLM
@@ -75,6 +76,9 @@ class Session:
         self.last_save = float("-inf")  # monotonic time the last save finished
         self.save_lock = asyncio.Lock()
         self.lineage = ""
+        # {"step", "message"} when a restart stopped its run (set by the manager, kept until a
+        # run starts again), shown in info() so the page can offer to resume.
+        self.interrupted: dict[str, Any] | None = None
 
     # -- building (worker thread) ------------------------------------------------------------
 
@@ -109,6 +113,9 @@ class Session:
             self.settings.stream_attention_interval_s,
         )
         self.trainer = Trainer(model, parts.data, self.spec.train, callbacks=[self.recorder])
+        if self.settings.divergence_factor > 0:  # after the recorder: the spike is in history
+            guard = DivergenceGuard(self.trainer, self.settings.divergence_factor)
+            self.trainer.callbacks.append(guard)
         if parts.optimizer_state:
             restore_optimizer(model, self.trainer.optimizer, parts.optimizer_state)
         if parts.generator_state is not None:
@@ -126,6 +133,11 @@ class Session:
     @property
     def step(self) -> int:
         return self.trainer.step
+
+    @property
+    def step_seconds(self) -> float:
+        """Recent seconds per training step (a running average)."""
+        return self._step_seconds
 
     @property
     def running(self) -> bool:
@@ -176,6 +188,7 @@ class Session:
             "batch_shape": [train.batch_size, config.context_length, config.d_model],
             "bigram_bound": self.bigram_bound,
             "device": str(self.device),
+            "interrupted": self.interrupted,
         }
 
     def _refuse_if_running(self, action: str) -> None:
@@ -262,6 +275,7 @@ class Session:
                 _, done, diverged = await self._train(steps, background=True, keep=False)
                 if diverged is not None:
                     state, message = "diverged", str(diverged)
+                    self.broadcaster.publish_message({"type": "diverged", **_diverged(diverged)})
                 elif done < steps:
                     state, message = "paused", f"paused after {done} steps"
             except asyncio.CancelledError:
@@ -481,7 +495,17 @@ class Session:
         self.worker.shutdown()
 
 
+@overload
+def _diverged(exc: TrainingDiverged) -> dict[str, Any]: ...
+@overload
+def _diverged(exc: None) -> None: ...
 def _diverged(exc: TrainingDiverged | None) -> dict[str, Any] | None:
     if exc is None:
         return None
-    return {"step": exc.step, "loss": exc.loss, "message": str(exc)}
+    rolled_back_to = exc.rolled_back_to if isinstance(exc, RolledBack) else None
+    return {
+        "step": exc.step,
+        "loss": exc.loss,
+        "rolled_back_to": rolled_back_to,
+        "message": str(exc),
+    }

@@ -84,6 +84,10 @@ class SavedState:
     text: str | None  # user text; None for a built-in corpus
     last_used: float  # wall clock
     lineage: str  # which weights the history and snapshots belong to
+    # Set by the manager: a run was going at this save (after a crash it comes back paused and
+    # says it was interrupted), or the note of an earlier interruption not resumed yet.
+    running: bool = False
+    interrupted: dict[str, Any] | None = None
 
 
 @dataclass
@@ -98,6 +102,7 @@ class SavedFiles:
     snapshot_lineage: str | None
     text: str | None
     problems: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # meta.json, {} when unreadable
 
 
 def _fsync_dir(path: Path) -> None:
@@ -299,7 +304,9 @@ class SessionStore:
             history = dumps(state.history)
             atomic_write(directory / HISTORY, history)
             atomic_write(directory / CHECKPOINT, state.checkpoint)
-            meta = self._meta(session_id, state.step, state.last_used)
+            meta = self._meta(
+                session_id, state.step, state.last_used, state.running, state.interrupted
+            )
             atomic_write(directory / META, meta)
             written += len(history) + len(state.checkpoint) + len(meta)
             with self._lock:
@@ -318,7 +325,13 @@ class SessionStore:
         return len(payload)
 
     @staticmethod
-    def _meta(session_id: str, step: int, last_used: float) -> bytes:
+    def _meta(
+        session_id: str,
+        step: int,
+        last_used: float,
+        running: bool = False,
+        interrupted: dict[str, Any] | None = None,
+    ) -> bytes:
         return orjson.dumps(
             {
                 "format": "attnflow-session",
@@ -327,16 +340,25 @@ class SessionStore:
                 "step": step,
                 "last_used": last_used,
                 "saved_at": time.time(),
+                "running": running,
+                "interrupted": interrupted,
             }
         )
 
-    def touch(self, session_id: str, step: int, last_used: float) -> None:
+    def touch(
+        self,
+        session_id: str,
+        step: int,
+        last_used: float,
+        interrupted: dict[str, Any] | None = None,
+    ) -> None:
         """Record a later last use of an unchanged saved session (meta.json only)."""
         directory = self.root / session_id
         with self._id_lock(session_id):
             if session_id in self._deleted or not (directory / CHECKPOINT).is_file():
                 return
-            atomic_write(directory / META, self._meta(session_id, step, last_used))
+            meta = self._meta(session_id, step, last_used, interrupted=interrupted)
+            atomic_write(directory / META, meta)
             with self._lock:
                 self.index[session_id] = last_used
 
@@ -408,6 +430,10 @@ class SessionStore:
                     snapshots, every, lineage = decode_snapshots(path.read_bytes())
                 except Exception as exc:  # any malformed file: safetensors raises its own types
                     problems.append(f"{SNAPSHOTS} is unreadable ({exc})")
+            meta: dict[str, Any] = {}
+            with contextlib.suppress(OSError, ValueError):
+                loaded = orjson.loads((directory / META).read_bytes())
+                meta = loaded if isinstance(loaded, dict) else {}
         return SavedFiles(
-            session_id, checkpoint, history, snapshots, every, lineage, text, problems
+            session_id, checkpoint, history, snapshots, every, lineage, text, problems, meta
         )

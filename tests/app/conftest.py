@@ -54,6 +54,8 @@ def make_settings(**changes: Any) -> Settings:
         "stream_attention_interval_s": 0.0,
         "snapshot_every": 10,
         "torch_threads": 1,
+        # Starlette's TestClient sends `Host: testserver`; httpx ASGI tests use http://test
+        "allowed_hosts": ["localhost", "127.0.0.1", "::1", "testserver", "test"],
     }
     values.update(changes)
     values.setdefault("data_dir", fresh_data_dir())

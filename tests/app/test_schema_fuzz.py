@@ -27,6 +27,7 @@ APP = create_app(
         max_text_chars=300,
         max_upload_bytes=2 * 1024 * 1024,
         torch_threads=1,
+        allowed_hosts=["localhost", "127.0.0.1", "testserver"],
         stream_attention_interval_s=0.0,
         data_dir=fresh_data_dir(),
     )

@@ -1,0 +1,96 @@
+"""Checkpoints into session parts, through the same limits as the API (issue 10, finding 4).
+
+A checkpoint's header is validated before any tensor is read (model.checkpoint), then its
+config and `extra` through the request schemas (ConfigOverrides, StoredExtra): a file cannot
+carry what a request could not (a 3 MB text, a batch of 10^9, "no" for a boolean, a step
+past 2**53), and the memory budget is checked on its config before the model exists. Errors
+are field-level 422s (`checkpoint.extra.train.batch_size`).
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+
+from app.errors import ApiError
+from app.schemas import IMPORT_MAX_STEP, ConfigOverrides, StoredExtra
+from app.services.builder import Parts, from_checkpoint
+from model.checkpoint import from_bytes, from_file, inspect
+from model.config import ModelConfig
+
+BudgetCheck = Callable[[ModelConfig, int], None]
+API_FIELDS = frozenset(ConfigOverrides.model_fields)
+
+
+def _field_error(exc: ValidationError, prefix: str) -> ApiError:
+    first = exc.errors()[0]
+    field = ".".join([prefix, *(str(part) for part in first.get("loc", ()))])
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return ApiError(422, message, field, first.get("input"))
+
+
+def validate_metadata(
+    config: ModelConfig, step: int, extra: dict[str, Any], max_step: int = IMPORT_MAX_STEP
+) -> StoredExtra:
+    """The stored config and extra under the API's own schemas; ApiError(422) names the field."""
+    if step > max_step:
+        raise ApiError(
+            422, f"at most {max_step} (2**{max_step.bit_length() - 1})", "checkpoint.step", step
+        )
+    overrides = {k: v for k, v in config.to_dict().items() if k in API_FIELDS}
+    try:
+        ConfigOverrides.model_validate(overrides)
+    except ValidationError as exc:
+        raise _field_error(exc, "checkpoint.config") from None
+    if config.seed > 2**53:
+        raise ApiError(422, "an integer from 0 to 2**53", "checkpoint.config.seed", config.seed)
+    try:
+        return StoredExtra.model_validate(extra)
+    except ValidationError as exc:
+        raise _field_error(exc, "checkpoint.extra") from None
+
+
+def parse(
+    source: bytes | Path,
+    fallback_text: str | None,
+    max_parameters: int,
+    device: torch.device,
+    budget: BudgetCheck,
+    max_step: int = IMPORT_MAX_STEP,
+) -> Parts:
+    """Session parts from checkpoint bytes or a spooled upload file; nothing is allocated
+    before the header, the metadata and the memory estimate have passed. Saved sessions load
+    with `max_step` = model.checkpoint.MAX_STEP: they may have trained past the import limit."""
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            head = handle.read(8)
+        config, _, step, extra = _inspect_file(source) if len(head) == 8 else inspect(head)
+    else:
+        config, _, step, extra = inspect(source)
+    limit = max_parameters
+    if config.parameter_count() > limit:
+        raise ApiError(
+            422,
+            f"the checkpoint's model has {config.parameter_count():,} parameters, over "
+            f"this server's limit of {limit:,}",
+            "checkpoint",
+            config.parameter_count(),
+        )
+    stored = validate_metadata(config, step, extra, max_step)
+    budget(config, stored.train.batch_size)
+    if isinstance(source, Path):
+        checkpoint = from_file(source, max_parameters=limit)
+    else:
+        checkpoint = from_bytes(source, max_parameters=limit)
+    return from_checkpoint(checkpoint, device, fallback_text)
+
+
+def _inspect_file(path: Path) -> tuple[ModelConfig, Any, int, dict[str, Any]]:
+    """The header of a spooled upload, read through an mmap (the file is never in memory)."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        return inspect(view)
