@@ -461,6 +461,8 @@ class SessionManager:
             self._reserved -= 1
         self.sessions[session.id] = session
         self.account(session)
+        if self.leases is not None:  # on disk at once: the replica its id hashes to can see it
+            await self.save(session)  # is held here (503), and nginx comes on to this one
         log.info("session %s created (%d open)", short(session.id), len(self.sessions))
         return session
 
