@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # kill -9 loses at most that much training), all of them on shutdown.
     persist: bool = True
     persist_every_s: float = Field(default=10.0, gt=0, le=86_400)
+    # Replicas behind a proxy share one data_dir: each session is owned through a lease
+    # (app.services.lease), saved sessions load on demand, none is pruned (docs/deploy.md).
+    shared_data_dir: bool = False
     max_saved_sessions: int = Field(
         default=64, ge=1, le=100_000, description="sessions kept on disk (least recently used go)"
     )

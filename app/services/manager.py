@@ -33,6 +33,7 @@ from app.services import imports
 from app.services.budget import mib, session_estimate
 from app.services.builder import Parts, build, resolve_device
 from app.services.fairness import Fairness
+from app.services.lease import Leases
 from app.services.session import Session
 from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
 from app.settings import Settings
@@ -68,6 +69,7 @@ class SessionManager:
         self.device = resolve_device(settings.device)
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.store: SessionStore | None = None
+        self.leases: Leases | None = None  # replicas sharing the data dir (shared_data_dir)
         self.stream_clients = 0  # open WebSocket streams (the stream router counts them)
         self.stopping = False
         self._reserved = 0  # slots held by sessions still being built or loaded
@@ -93,14 +95,23 @@ class SessionManager:
         self._loops.append(asyncio.create_task(self._reap(), name="session-reaper"))
         if not self.settings.persist:
             return
-        store = SessionStore(self.settings.data_dir / "sessions", self.settings.max_saved_sessions)
+        shared = self.settings.shared_data_dir
+        store = SessionStore(
+            self.settings.data_dir / "sessions", self.settings.max_saved_sessions, shared
+        )
         try:
             await asyncio.to_thread(store.open)
-        except StoreError as exc:
+            if shared:
+                self.leases = Leases(store.root)
+                await asyncio.to_thread(self.leases.open)
+        except (StoreError, OSError) as exc:
             log.error("sessions will not be saved: %s", exc)
             return
         self.store = store
         log.info("%d saved sessions in %s", len(store), store.root)
+        if shared:  # another replica may hold any of them: each loads when asked for
+            self._loops.append(asyncio.create_task(self._persist_loop(), name="session-persist"))
+            return
         self._loops.append(asyncio.create_task(self._restore_saved(), name="session-restore"))
         self._loops.append(asyncio.create_task(self._persist_loop(), name="session-persist"))
 
@@ -172,6 +183,8 @@ class SessionManager:
                 await loop_task
         for session_id in list(self.sessions):
             self.remove(session_id, "the server is shutting down", GOING_AWAY)
+        if self.leases is not None:
+            self.leases.close()
         if self.store is not None:
             self.store.close()
 
@@ -204,9 +217,33 @@ class SessionManager:
             await asyncio.shield(leaving)
         if session_id in self.sessions:
             return self.sessions[session_id]
+        if session_id not in self._loading and not self._lease(session_id):
+            return None
         if session_id not in self._loading and not self.store.has(session_id):
+            self._unlease(session_id)
             return None
         return await self._load_once(session_id, make_room=True)
+
+    def _lease(self, session_id: str) -> bool:
+        """Shared data dir: take the session's lease before touching its files. 503 while another
+        live replica holds it (nginx tries the next upstream: docs/deploy.md); False for an id
+        that has no lease file and so was never saved by anyone."""
+        if self.leases is None:
+            return True
+        assert self.store is not None
+        if not (self.store.root / session_id).is_dir() and not self.leases.holds(session_id):
+            return False  # no lock files for ids nobody created: a 404 costs no inode
+        if not self.leases.acquire(session_id):
+            raise ApiError(
+                503,
+                f"session {short(session_id)} is held by another replica; try again in 2 s",
+                headers={"Retry-After": "2"},
+            )
+        return True
+
+    def _unlease(self, session_id: str) -> None:
+        if self.leases is not None:
+            self.leases.release(session_id)
 
     async def _load_once(self, session_id: str, make_room: bool) -> Session:
         """Load a saved session; concurrent requests for the same id share one load."""
@@ -260,6 +297,7 @@ class SessionManager:
                 message,
             )
             self.store.mark_broken(session_id)
+            self._unlease(session_id)
             self.metrics.load_failures.inc()
             raise not_found(f"session {session_id[:64]!r}") from None
         finally:
@@ -410,10 +448,13 @@ class SessionManager:
                 await self._free_memory(over.needed)
                 parts = await asyncio.to_thread(make_parts)
             session = Session(new_id(), self.settings, asyncio.get_running_loop(), self.metrics)
+            if self.leases is not None:  # a fresh random id: nobody else can hold it
+                await asyncio.to_thread(self.leases.acquire, session.id)
             try:
                 await session.install(parts)
             except BaseException:
                 session.close("failed to start")
+                self._unlease(session.id)
                 raise
         except OverBudget as over:  # the others grew while this one waited
             raise ApiError(
@@ -426,6 +467,8 @@ class SessionManager:
             self._reserved -= 1
         self.sessions[session.id] = session
         self.account(session)
+        if self.leases is not None:  # on disk at once: the replica its id hashes to can see it
+            await self.save(session)  # is held here (503), and nginx comes on to this one
         log.info("session %s created (%d open)", short(session.id), len(self.sessions))
         return session
 
@@ -439,6 +482,7 @@ class SessionManager:
         if session is not None:
             log.info("session %s removed: %s", short(session_id), reason)
             session.close(reason, code)
+        self._unlease(session_id)
         return session
 
     async def delete(self, session_id: str) -> None:
@@ -451,10 +495,11 @@ class SessionManager:
         if leaving is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(leaving)
-        session = self.remove(session_id, "deleted")
+        leased = session_id in self.sessions or (valid_id(session_id) and self._lease(session_id))
         on_disk = False
-        if self.store is not None and valid_id(session_id):
+        if self.store is not None and leased:
             on_disk = await asyncio.to_thread(self.store.delete, session_id)
+        session = self.remove(session_id, "deleted")  # releases the lease after the files go
         if session is None and not on_disk:
             raise not_found(f"session {session_id[:64]!r}")
 
@@ -492,6 +537,7 @@ class SessionManager:
             return False
         self.sessions.pop(session_id, None)
         self.estimates.pop(session_id, None)
+        self._unlease(session_id)  # saved: another replica may load it now
         log.info(
             "session %s left memory (%s); saved at step %d, it loads again when next used",
             short(session_id),
@@ -594,7 +640,8 @@ class SessionManager:
     async def _save_and_prune(self, session: Session) -> None:
         assert self.store is not None
         new = not self.store.has(session.id)
-        if await self.save(session) and new:
+        # replicas never prune: a session not in this one's memory may be in another's
+        if await self.save(session) and new and self.leases is None:
             pruned = await asyncio.to_thread(self.store.prune, self._in_use())
             for session_id in pruned:
                 log.info("saved session %s removed: over the disk cap", short(session_id))

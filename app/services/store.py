@@ -15,7 +15,10 @@ decides the step, and a history that got ahead of it (a crash between the two) i
 on load. What cannot be read is skipped with a log line; start-up never fails on a bad file.
 
 One process owns a data directory at a time (an exclusive `flock` on `sessions/.lock`, released
-by the kernel even on kill -9).
+by the kernel even on kill -9). Replicas sharing one (`shared=True`, ATTNFLOW_SHARED_DATA_DIR)
+each take that lock shared, so a lone process cannot open it beside them, and own single
+sessions through leases instead (app.services.lease); `has` then looks at the disk, which
+another replica may have written since.
 """
 
 from __future__ import annotations
@@ -191,9 +194,10 @@ def decode_snapshots(data: bytes) -> tuple[list[SnapshotData], int, str]:
 class SessionStore:
     """The sessions directory. Methods block (file I/O): call them with asyncio.to_thread."""
 
-    def __init__(self, root: Path, max_saved: int) -> None:
+    def __init__(self, root: Path, max_saved: int, shared: bool = False) -> None:
         self.root = root
         self.max_saved = max_saved
+        self.shared = shared
         self.index: dict[str, float] = {}  # id -> last use (wall clock), loadable sessions
         self.broken: set[str] = set()
         self._deleted: set[str] = set()
@@ -212,12 +216,12 @@ class SessionStore:
         except OSError as exc:
             raise StoreError(f"cannot use {self.root}: {exc}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
             raise StoreError(
                 f"{self.root} is in use by another attnflow process (one process per data "
-                "directory)"
+                "directory, or replicas that all set ATTNFLOW_SHARED_DATA_DIR=true)"
             ) from None
         self._lock_file = fd
         probe = self.root / f".write-test{TMP_SUFFIX}"
@@ -227,6 +231,8 @@ class SessionStore:
         except OSError as exc:
             self.close()
             raise StoreError(f"cannot write to {self.root}: {exc}") from None
+        if self.shared:  # sessions load on demand, under their lease (no leftovers to clean:
+            return  # a temporary file may be another replica's write in progress)
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith("."):
                 continue
@@ -276,7 +282,16 @@ class SessionStore:
 
     def has(self, session_id: str) -> bool:
         with self._lock:
-            return session_id in self.index and session_id not in self.broken
+            if session_id in self.broken:
+                return False
+            if session_id in self.index:
+                return True
+        if self.shared and (self.root / session_id / CHECKPOINT).is_file():
+            self._index_dir(self.root / session_id)  # saved by another replica since start-up
+            with self._lock:
+                self._deleted.discard(session_id)
+                return session_id in self.index
+        return False
 
     def __len__(self) -> int:
         return len(self.index)
