@@ -13,6 +13,8 @@ from app.routers import BODY_ERRORS
 from app.schemas import ForwardRequest, ForwardResult
 from app.services.budget import forward_estimate, refuse_over
 from app.services.forward import ForwardOptions
+from app.services.session import Session
+from app.settings import Settings
 
 router = APIRouter(prefix="/api/sessions", tags=["forward"])
 
@@ -37,6 +39,36 @@ FullQuery = Annotated[bool, Query(description="send the whole trace however big 
 DigitsQuery = Annotated[int, Query(ge=0, le=9, description="significant digits (0: full float32)")]
 
 
+def checked_options(
+    session: Session,
+    settings: Settings,
+    body: ForwardRequest,
+    stages: str | None,
+    max_dim: int | None,
+    full: bool,
+    digits: int,
+) -> ForwardOptions:
+    """A forward request's options, after its text length and its trace's memory estimate
+    passed the server's limits (the live model and a stored step share these checks)."""
+    if len(body.text) > settings.max_text_chars:
+        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+    # tokens <= characters for both tokenizers: the estimate is an upper bound
+    trace = forward_estimate(
+        session.model.config, len(body.text), full, digits, settings.max_trace_floats, max_dim
+    )
+    hint = "send shorter text, or drop full=true / lower max_dim"
+    refuse_over(trace, settings.max_session_bytes, "this trace", "text", hint)
+    patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
+    return ForwardOptions(
+        top_k=body.top_k,
+        stages=patterns,
+        max_dim=max_dim,
+        full=full,
+        digits=digits,
+        max_floats=settings.max_trace_floats,
+    )
+
+
 @router.post("/{session_id}/forward", response_model=ForwardResult, responses=BODY_ERRORS)
 async def forward(
     session: SessionDep,
@@ -51,21 +83,5 @@ async def forward(
 
     Text longer than the context keeps its last context_length tokens and says so (`truncated`).
     """
-    if len(body.text) > settings.max_text_chars:
-        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
-    # tokens <= characters for both tokenizers: the estimate is an upper bound
-    trace = forward_estimate(
-        session.model.config, len(body.text), full, digits, settings.max_trace_floats, max_dim
-    )
-    hint = "send shorter text, or drop full=true / lower max_dim"
-    refuse_over(trace, settings.max_session_bytes, "this trace", "text", hint)
-    patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
-    options = ForwardOptions(
-        top_k=body.top_k,
-        stages=patterns,
-        max_dim=max_dim,
-        full=full,
-        digits=digits,
-        max_floats=settings.max_trace_floats,
-    )
+    options = checked_options(session, settings, body, stages, max_dim, full, digits)
     return JsonBytes(await session.forward(body.text, options))

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from app.deps import SessionDep, SettingsDep
-from app.errors import ApiError, not_found
+from app.errors import not_found
 from app.responses import JsonBytes, OrjsonResponse, dumps
 from app.routers import errors
-from app.routers.forward import DigitsQuery, MaxDimQuery, StagesQuery
+from app.routers.forward import DigitsQuery, MaxDimQuery, StagesQuery, checked_options
 from app.schemas import (
     Dynamics,
     ForwardRequest,
@@ -25,7 +25,6 @@ from app.schemas import (
     Weights,
 )
 from app.services.dynamics import dynamics_payload
-from app.services.forward import ForwardOptions
 from app.services.history import SnapshotData
 from app.services.session import Session
 from app.services.snapshots import past_forward, past_weights
@@ -89,17 +88,8 @@ async def snapshot_forward(
     digits: DigitsQuery = 4,
 ) -> JsonBytes:
     """`/forward` on the model as it was at a stored step (404 if its full weights are gone)."""
-    if len(body.text) > settings.max_text_chars:
-        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+    options = checked_options(session, settings, body, stages, max_dim, False, digits)
     data = stored(session, step)
-    patterns = tuple(p.strip() for p in stages.split(",") if p.strip()) if stages else None
-    options = ForwardOptions(
-        top_k=body.top_k,
-        stages=patterns,
-        max_dim=max_dim,
-        digits=digits,
-        max_floats=settings.max_trace_floats,
-    )
 
     def job() -> bytes:
         payload = past_forward(
