@@ -14,11 +14,10 @@ from app.services.forward import probe_attention
 from app.services.history import MetricsLog, SnapshotData, SnapshotStore
 from app.services.snapshots import capture_snapshot
 from app.services.stream import Broadcaster
+from model.names import PHASES
 from model.tokenizer import Tokenizer
 from model.training import EvalRecord, StepRecord
 from model.transformer import TransformerLM
-
-PHASES = ("forward", "loss", "backward", "update")
 
 
 class Recorder:
