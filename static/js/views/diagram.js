@@ -121,6 +121,9 @@ export function createDiagram(svg, { onSelectWeight }) {
     svg.setAttribute("viewBox", `0 0 ${geo.width} ${DIAGRAM.height}`);
     // Never narrower than legible: a model of several blocks scrolls sideways in its box.
     svg.style.minWidth = `${Math.round(geo.width * DIAGRAM.minScale)}px`;
+    svg.setAttribute("aria-label", `Flow diagram of ${blocks.length} transformer block${blocks.length > 1 ? "s" : ""}: ` +
+      "input embeddings, then in each block attention with W_q, W_k, W_v, W_o and the feed-forward layer with " +
+      "W_1 and W_2, and the output");
     weightEls = new Map();
     lossText = null;
     const edges = geo.edges.map((e) => ({ e, els: drawEdge(e) }));
