@@ -26,6 +26,7 @@ from app.routers import (
     forward,
     health,
     history,
+    names,
     pages,
     sessions,
     stream,
@@ -38,6 +39,7 @@ from app.settings import Settings, get_settings
 ROUTERS = (
     health,
     catalog,
+    names,
     sessions,
     checkpoint,
     forward,

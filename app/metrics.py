@@ -1,144 +1,84 @@
-"""A tiny in-process Prometheus registry: counters, gauges and histograms with labels.
+"""The app's Prometheus figures, kept in a `CollectorRegistry` of their own.
 
-prometheus_client would do, but it is one more dependency for ~100 lines, and its default
-process-global registry would mix the figures of the several apps a test run creates. Every
-metric here belongs to one app (`app.state.metrics`) and is safe to update from any thread.
-Output is the text exposition format 0.0.4.
+prometheus_client does the counting and the text exposition; each app gets its own registry
+(`app.state.metrics`), so the several apps a test run creates never mix their figures the way the
+library's process-global default registry would. The thin `Counter` and `Histogram` below take
+labels as keyword arguments (`inc(method=..., route=...)`), which is how the middleware and the
+services call them.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+
+# The `_created` series prometheus_client adds to every counter and histogram are not ours: the
+# figures /metrics has always published carry no creation time. (A process-wide switch, but one
+# that only drops those series.)
+prometheus_client.disable_created_metrics()
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SAVE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-Labels = tuple[str, ...]
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class Counter:
+    """A counter with optional labels, in `registry` (a registry of its own when None)."""
 
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
-
-
-class Metric:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str] = (),
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.name = name
-        self.help = help_text
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.label_names = tuple(labels)
-        self._lock = threading.Lock()
-
-    def _key(self, labels: dict[str, str]) -> Labels:
-        if set(labels) != set(self.label_names):
-            raise ValueError(f"{self.name} takes labels {self.label_names}, got {sorted(labels)}")
-        return tuple(str(labels[n]) for n in self.label_names)
-
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> Iterable[str]:
-        raise NotImplementedError
-
-
-class Counter(Metric):
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[Labels, float] = {} if labels else {(): 0.0}
+        self._metric = prometheus_client.Counter(
+            name, help_text, self.label_names, registry=self.registry
+        )
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        (self._metric.labels(**labels) if self.label_names else self._metric).inc(amount)
 
     def value(self, **labels: str) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
+        return self.registry.get_sample_value(self.name, labels) or 0.0
 
     def samples(self) -> Iterable[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        for key, value in items:
-            yield f"{self.name}{_labels(self.label_names, key)} {_number(value)}"
+        """This counter's sample lines in the text format (no HELP/TYPE lines)."""
+        text = generate_latest(self._metric).decode()
+        return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-class Gauge(Metric):
-    """A value that is set, or read from `source` at every scrape."""
-
-    kind = "gauge"
+class Histogram:
+    """A histogram with optional labels, in `registry`."""
 
     def __init__(
-        self, name: str, help_text: str, source: Callable[[], float] | None = None
+        self,
+        name: str,
+        help_text: str,
+        buckets: Sequence[float],
+        labels: Sequence[str] = (),
+        registry: CollectorRegistry | None = None,
     ) -> None:
-        super().__init__(name, help_text)
-        self.source = source
-        self._value = 0.0
-
-    def set(self, value: float) -> None:
-        self._value = value
-
-    def value(self) -> float:
-        return float(self.source()) if self.source is not None else self._value
-
-    def samples(self) -> Iterable[str]:
-        yield f"{self.name} {_number(self.value())}"
-
-
-class Histogram(Metric):
-    kind = "histogram"
-
-    def __init__(
-        self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
-    ) -> None:
-        super().__init__(name, help_text, labels)
-        self.buckets = tuple(sorted(buckets))
-        self._counts: dict[Labels, list[int]] = {}  # per bucket (not cumulative), then +Inf
-        self._sums: dict[Labels, float] = {}
+        self.name = name
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.label_names = tuple(labels)
+        self._metric = prometheus_client.Histogram(
+            name, help_text, self.label_names, registry=self.registry, buckets=tuple(buckets)
+        )
 
     def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        index = next((i for i, b in enumerate(self.buckets) if value <= b), len(self.buckets))
-        with self._lock:
-            counts = self._counts.setdefault(key, [0] * (len(self.buckets) + 1))
-            counts[index] += 1
-            self._sums[key] = self._sums.get(key, 0.0) + value
+        (self._metric.labels(**labels) if self.label_names else self._metric).observe(value)
 
     def count(self, **labels: str) -> int:
-        with self._lock:
-            return sum(self._counts.get(self._key(labels), ()))
-
-    def samples(self) -> Iterable[str]:
-        with self._lock:
-            items = sorted((k, list(v), self._sums[k]) for k, v in self._counts.items())
-        for key, counts, total in items:
-            running = 0
-            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
-                running += count
-                le = f'le="{_number(bound)}"'
-                yield f"{self.name}_bucket{_labels(self.label_names, key, le)} {running}"
-            yield f"{self.name}_sum{_labels(self.label_names, key)} {_number(total)}"
-            yield f"{self.name}_count{_labels(self.label_names, key)} {running}"
+        return int(self.registry.get_sample_value(f"{self.name}_count", labels) or 0)
 
 
 class RateWindow:
@@ -171,77 +111,70 @@ class RateWindow:
             return sum(n for _, n in self._events) / span
 
 
-class Registry:
-    def __init__(self) -> None:
-        self.metrics: list[Metric] = []
-
-    def add(self, metric: Metric) -> Metric:
-        self.metrics.append(metric)
-        return metric
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for metric in self.metrics:
-            lines.extend(metric.header())
-            lines.extend(metric.samples())
-        return "\n".join(lines) + "\n"
-
-
 class Metrics:
     """The app's figures. Gauges about sessions read the manager at scrape time."""
 
     def __init__(self) -> None:
-        self.registry = Registry()
-        add = self.registry.add
+        self.registry = CollectorRegistry()
+        reg = self.registry
         self.requests = Counter(
             "attnflow_http_requests_total",
             "HTTP requests by method, route template and status",
             ("method", "route", "status"),
+            registry=reg,
         )
         self.latency = Histogram(
             "attnflow_http_request_duration_seconds",
             "HTTP request duration until the last body byte, by method and route template",
             LATENCY_BUCKETS,
             ("method", "route"),
+            registry=reg,
         )
         self.steps = Counter(
-            "attnflow_training_steps_total", "training steps taken by this process's sessions"
+            "attnflow_training_steps_total",
+            "training steps taken by this process's sessions",
+            registry=reg,
         )
         self.step_rate = RateWindow(10.0)
-        self.saves = Counter("attnflow_persist_saves_total", "sessions saved to the data directory")
+        self.add_gauge(
+            "attnflow_training_steps_per_second",
+            "training steps per second over the last 10 s (over the time since the first "
+            "step when that is shorter)",
+            self.step_rate.rate,
+        )
+        self.saves = Counter(
+            "attnflow_persist_saves_total", "sessions saved to the data directory", registry=reg
+        )
         self.save_failures = Counter(
-            "attnflow_persist_failures_total", "session saves that failed (disk full, I/O error)"
+            "attnflow_persist_failures_total",
+            "session saves that failed (disk full, I/O error)",
+            registry=reg,
         )
         self.save_seconds = Histogram(
             "attnflow_persist_save_duration_seconds",
             "time of one session save: capture on its worker thread plus the writes",
             SAVE_BUCKETS,
+            registry=reg,
         )
         self.loads = Counter(
-            "attnflow_persist_loads_total", "saved sessions loaded back (start-up or on access)"
+            "attnflow_persist_loads_total",
+            "saved sessions loaded back (start-up or on access)",
+            registry=reg,
         )
         self.load_failures = Counter(
-            "attnflow_persist_load_failures_total", "saved sessions that could not be loaded"
+            "attnflow_persist_load_failures_total",
+            "saved sessions that could not be loaded",
+            registry=reg,
         )
-        for metric in (self.requests, self.latency, self.steps):
-            add(metric)
-        add(
-            Gauge(
-                "attnflow_training_steps_per_second",
-                "training steps per second over the last 10 s (over the time since the first "
-                "step when that is shorter)",
-                self.step_rate.rate,
-            )
-        )
-        for metric in (self.saves, self.save_failures, self.save_seconds):
-            add(metric)
-        add(self.loads)
-        add(self.load_failures)
         self.started = time.time()
-        add(Gauge("attnflow_start_time_seconds", "process start, unix time", lambda: self.started))
+        self.add_gauge(
+            "attnflow_start_time_seconds", "process start, unix time", lambda: self.started
+        )
 
     def add_gauge(self, name: str, help_text: str, source: Callable[[], float]) -> None:
-        self.registry.add(Gauge(name, help_text, source))
+        """A gauge read from `source` at every scrape."""
+        gauge = prometheus_client.Gauge(name, help_text, registry=self.registry)
+        gauge.set_function(lambda: float(source()))
 
     def count_steps(self, n: int) -> None:
         if n:
@@ -249,4 +182,4 @@ class Metrics:
             self.step_rate.add(n)
 
     def render(self) -> str:
-        return self.registry.render()
+        return generate_latest(self.registry).decode()

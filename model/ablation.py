@@ -15,13 +15,15 @@ import torch
 
 from model.config import ModelConfig
 from model.data import TokenStream, bigram_entropy
+from model.names import ATTENTION_ONLY, BOTH, FFN_ONLY
 from model.training import EvalRecord, StepRecord, TrainConfig, Trainer
 from model.transformer import TransformerLM
 
+# Each variant's switches, keyed and ordered as model/names.py lists them (they run in that order).
 VARIANTS: dict[str, dict[str, bool]] = {
-    "attention+ffn": {"use_attention": True, "use_ffn": True},
-    "ffn_only": {"use_attention": False, "use_ffn": True},
-    "attention_only": {"use_attention": True, "use_ffn": False},
+    BOTH: {"use_attention": True, "use_ffn": True},
+    ATTENTION_ONLY: {"use_attention": True, "use_ffn": False},
+    FFN_ONLY: {"use_attention": False, "use_ffn": True},
 }
 
 

@@ -1,10 +1,12 @@
 // The comparison run's numbers as a learner reads them: the verdict sentence, a y-range zoomed
-// on where the three models end, and a CSV. Pure: no DOM.
-export const VARIANTS = ["attention+ffn", "attention_only", "ffn_only"];
+// on where the three models end, and a CSV. Pure: no DOM. `variants` is state.names.variants:
+// each role (both, attention_only, ffn_only) with the name the server gives that model.
 // "At the bound": within this many nats of the bigram bound counts as not beating it.
 const AT_BOUND = 0.02;
 
-const finals = (result) => Object.fromEntries(VARIANTS.map((v) => [v, result.variants[v]?.final_heldout_loss ?? null]));
+// {role: final held-out loss}
+const finals = (result, variants) => Object.fromEntries(Object.entries(variants)
+  .map(([role, name]) => [role, result.variants[name]?.final_heldout_loss ?? null]));
 const two = (x) => Math.abs(x).toFixed(2);
 
 function vsBound(name, loss, bound) {
@@ -14,10 +16,10 @@ function vsBound(name, loss, bound) {
   return `${name} ends ${two(d)} ${d < 0 ? "below" : "above"} the bigram bound`;
 }
 
-// {text, both, attention, ffn} with the differences in nats (positive: attention + FFN is lower).
-export function verdict(result) {
-  const f = finals(result);
-  const both = f["attention+ffn"];
+// {text, dAtt, dFfn, finals} with the differences in nats (positive: attention + FFN is lower).
+export function verdict(result, variants) {
+  const f = finals(result, variants);
+  const both = f.both;
   const dAtt = f.attention_only - both;
   const dFfn = f.ffn_only - both;
   const side = (d, name) => `${two(d)} ${d >= 0 ? "below" : "above"} ${name}`;
@@ -29,17 +31,17 @@ export function verdict(result) {
 
 // [lo, hi] around the final losses and the bound: the gaps fill the figure; the early, high part
 // of each curve runs off the top (the figure says so).
-export function yRange(result) {
-  const ys = [...Object.values(finals(result)), result.bigram_bound].filter(Number.isFinite);
+export function yRange(result, variants) {
+  const ys = [...Object.values(finals(result, variants)), result.bigram_bound].filter(Number.isFinite);
   const lo = Math.min(...ys);
   const hi = Math.max(...ys);
   const spread = Math.max(hi - lo, 0.05);
   return [lo - 0.3 * spread, hi + 0.6 * spread];
 }
 
-export function csv(result) {
+export function csv(result, variants) {
   const rows = [["variant", "step", "train_loss", "heldout_loss"]];
-  for (const v of VARIANTS) {
+  for (const v of Object.values(variants)) {
     const r = result.variants[v];
     if (!r) continue;
     const held = new Map(r.eval_steps.map((s, i) => [s, r.heldout_loss[i]]));

@@ -59,6 +59,7 @@ const S = (id) => `/api/sessions/${encodeURIComponent(id)}`;
 export const api = {
   presets: () => request("GET", "/api/presets"),
   corpora: () => request("GET", "/api/corpora"),
+  names: () => request("GET", "/api/names"),
   createSession: (body) => request("POST", "/api/sessions", { body }),
   importSession: (blob) => request("POST", "/api/sessions/import", { body: blob }),
   session: (id) => request("GET", S(id)),

@@ -12,7 +12,8 @@ export const SCALES = {
 export const SERIES = {
   train: { color: "#0072B2", dash: "solid", label: "training loss" },
   heldout: { color: "#E69F00", dash: "solid", label: "held-out loss" },
-  "attention+ffn": { color: "#009E73", dash: "solid", label: "attention + FFN" },
+  // The comparison's three models, by role (state.names.variants maps each role to its name).
+  both: { color: "#009E73", dash: "solid", label: "attention + FFN" },
   ffn_only: { color: "#CC79A7", dash: "dot", label: "FFN only" },
   attention_only: { color: "#56B4E9", dash: "dashdot", label: "attention only" },
   bigram: { color: "#888888", dash: "dash", label: "bigram bound" },
@@ -25,8 +26,6 @@ export const FLOW = {
   update: "#9d6fd6",
   idle: "var(--edge)",
 };
-
-export const PHASES = ["forward", "loss", "backward", "update"];
 
 export const TIMING = {
   // Duration of each phase at speed 1×, in milliseconds.
@@ -69,7 +68,7 @@ export const DEFAULTS = {
   // (measured at 1000 steps, tiny preset: 0.83 vs 0.94 attention only vs 1.06 FFN only).
   compareSteps: 1000,
   compareCorpus: "pairs",
-  weight: "blocks.0.ffn.W_1.weight",
+  weight: "W_1", // of the first block (names of weights come from state.names)
 };
 
 // Diagram geometry, in SVG user units (the SVG scales to its panel).
@@ -83,6 +82,9 @@ export const DIAGRAM = {
   weight: { w: 74, h: 34 },
   edgeWidth: { min: 1.5, max: 9 },
   pulseScale: { min: 1.0, max: 1.18 },
+  // Smallest on-screen px per SVG unit: below it the diagram scrolls sideways in its box instead
+  // of shrinking (800 units → 620 px, legible on a 390 px phone; four blocks scroll).
+  minScale: 0.775,
 };
 
 // Config fields the settings form offers, in order; `field` is the API's dotted path.

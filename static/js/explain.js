@@ -3,18 +3,18 @@ import { num } from "./util/format.js";
 
 const ATTN = ["W_q", "W_k", "W_v", "W_o"];
 const FFN = ["W_1", "W_2"];
-const pname = (part, w) => `blocks.0.${part}.${w}.weight`;
 
 function largest(values, names) {
   return names.filter((n) => values[n.p] !== undefined)
     .reduce((best, n) => (best === null || values[n.p] > values[best.p] ? n : best), null);
 }
 
-const attnParams = () => ATTN.map((w) => ({ w, p: pname("attn", w) }));
-const ffnParams = () => FFN.map((w) => ({ w, p: pname("ffn", w) }));
+// block: the names of the block the sentence is about ({weights: {W_q: parameter name, …}}).
+const params = (block, shorts) => shorts.map((w) => ({ w, p: block.weights[w] }));
 
-// phase: "forward" | "loss" | "backward" | "update"; record: StepRecord; session: SessionInfo.
-export function phaseSentence(phase, record, session) {
+// phase: "forward" | "loss" | "backward" | "update"; record: StepRecord; session: SessionInfo;
+// block: the names of its first block (state.names).
+export function phaseSentence(phase, record, session, block) {
   const [B, T] = session.batch_shape;
   const cfg = session.config;
   const step = record.step;
@@ -30,8 +30,8 @@ export function phaseSentence(phase, record, session) {
       `${session.vocab_size} tokens would give ${num(guess, 3)}).`;
   }
   const values = phase === "backward" ? record.grad_norms || {} : record.update_ratios || {};
-  const attn = cfg.use_attention ? attnParams() : [];
-  const ffn = cfg.use_ffn ? ffnParams() : [];
+  const attn = cfg.use_attention ? params(block, ATTN) : [];
+  const ffn = cfg.use_ffn ? params(block, FFN) : [];
   if (phase === "backward") {
     const top = largest(values, attn);
     const ffnText = ffn.map((n) => `${n.w} ${num(values[n.p], 2)}`).join(", ");

@@ -2,7 +2,7 @@
 // feeds, and start. Views never call the server; the controller never draws.
 import { Player } from "./animation/player.js";
 import { createController } from "./control/controller.js";
-import { state, subscribe, update } from "./state.js";
+import { blocksOf, state, subscribe, update } from "./state.js";
 import { cssVar } from "./util/dom.js";
 import { saveSvg } from "./util/download.js";
 import { createAblation } from "./views/ablation.js";
@@ -77,9 +77,9 @@ function tourContext(views, intents) {
     openTab: (name) => intents.onTab(name),
     onError: (err) => views.status.error(err),
     showWeight: (short, mode) => {
-      const name = Object.keys(state.session.shapes).find((n) => n.startsWith("blocks.0.") && n.endsWith(`.${short}.weight`));
+      const name = blocksOf()[0]?.weights[short];
       update({ weightMode: mode });
-      if (name) intents.onSelectWeight(name);
+      if (name && state.session.shapes[name]) intents.onSelectWeight(name);
     },
     ...intents.tour,
   };

@@ -5,6 +5,9 @@
 
 export const state = {
   presets: [],
+  // Names shared with the server (GET /api/names): {phases, variants: {both, attention_only,
+  // ffn_only}, max_blocks, blocks: [{index, name, label, stages, weights}]}.
+  names: null,
   corpora: null, // {corpora, default, max_user_text_chars}
   session: null, // SessionInfo of the main session
   liveStep: 0,
@@ -22,7 +25,7 @@ export const state = {
   sentence: "", // the sentence the attention and FFN views read
   selectedToken: null, // index into that sentence's tokens
   tokenPicked: false, // the learner chose the token (else the page picks the most focused one)
-  selectedWeight: null, // parameter name, e.g. "blocks.0.ffn.W_1.weight"
+  selectedWeight: null, // parameter name, one of state.names.blocks[i].weights
   weightMode: "now", // "now" | "change" (since step 0)
   snapshots: [], // steps with stored snapshots
   comparison: null, // AblationResult
@@ -36,6 +39,10 @@ export const state = {
 
 // The one step the page is about: the viewed one, or the live one.
 export const theStep = () => (state.viewing === null ? state.liveStep : state.viewing);
+
+// The names of a session's blocks (input side first), from the shared names.
+export const blocksOf = (session = state.session) =>
+  (state.names && session ? state.names.blocks.slice(0, session.config.n_blocks) : []);
 
 const listeners = [];
 

@@ -211,7 +211,8 @@ def test_metric_labels_are_escaped():
 
     counter = Counter("x_total", "help", ("route",))
     counter.inc(route='a"b\\c\nd')
-    assert list(counter.samples()) == ['x_total{route="a\\"b\\\\c\\nd"} 1']
+    # prometheus_client writes every value as a float
+    assert list(counter.samples()) == ['x_total{route="a\\"b\\\\c\\nd"} 1.0']
 
 
 def test_the_steps_per_second_window_forgets_old_steps():

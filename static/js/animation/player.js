@@ -4,7 +4,8 @@
 // until `next()`. Steps that arrive while a run is playing are summarised: only the latest waits,
 // the others are counted. Each phase start and each finished step is announced as a DOM event
 // ("attnflow:phase", "attnflow:step-done") for whoever listens (the tests measure timing so).
-import { PHASES, TIMING } from "../config.js";
+import { TIMING } from "../config.js";
+import { state } from "../state.js";
 
 const announce = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
 
@@ -80,8 +81,9 @@ export class Player {
     const began = performance.now();
     let due = began;
     let late = 0;
-    for (let i = 0; i < PHASES.length; i += 1) {
-      const phase = PHASES[i];
+    const phases = state.names.phases; // a step plays only once a session (and so the names) is there
+    for (let i = 0; i < phases.length; i += 1) {
+      const phase = phases[i];
       this.onPhase(phase, record, false);
       announce("attnflow:phase", { phase, step: record.step, at: performance.now(), speed: this.speed });
       const duration = this.speed > 0 ? TIMING.phaseMs[phase] / this.speed : 0;
@@ -89,7 +91,7 @@ export class Player {
       if (id !== this.runId) return;
       due += duration;
       late = Math.max(0, ended - due); // earlier phases' lateness is absorbed by the timeline
-      if (stepThrough && i < PHASES.length - 1) {
+      if (stepThrough && i < phases.length - 1) {
         this.onPhase(phase, record, true);
         await new Promise((resolve) => {
           this.resume = resolve;

@@ -178,7 +178,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
   const compareStep = throttle((m) => {
     if (!compareTask && !state.comparing) return; // a late message after the run finished
     if (!compareTask) startCompareTask(null);
-    const k = ["attention+ffn", "ffn_only", "attention_only"].indexOf(m.variant);
+    const k = Object.values(state.names.variants).indexOf(m.variant); // the order the models run in
     const frac = compareSteps ? (k * compareSteps + m.step) / (3 * compareSteps) : null;
     compareTask.update(frac, `comparing: ${m.variant.replace("_", " ")}, step ${m.step}${compareSteps ? ` of ${compareSteps}` : ""}`);
   }, 250);
@@ -195,7 +195,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       compareTask = null;
       if (!m.result) return v().status.error(new Error(m.message || "The comparison failed."), "Comparison");
       update({ comparison: m.result });
-      v().status.info(`Comparison finished: ${verdict(m.result).text}`);
+      v().status.info(`Comparison finished: ${verdict(m.result, state.names.variants).text}`);
     },
   };
 
@@ -234,7 +234,7 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       out.push(`"${ctxr.word}" in two sentences: ${ctxr.withAttention.toFixed(2)} apart with attention, ` +
         `${ctxr.ffnOnly.toFixed(2)} with the FFN alone.`);
     }
-    if (state.comparison) out.push(`Measured: ${verdict(state.comparison).text}`);
+    if (state.comparison) out.push(`Measured: ${verdict(state.comparison, state.names.variants).text}`);
     else out.push("Run the comparison (step 5) to measure what each part adds.");
     return out.join(" ");
   }

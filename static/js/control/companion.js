@@ -2,8 +2,8 @@
 // off, same config and seed, trained as many steps as the main one. Part of the controller: it
 // alone creates, trains and deletes that session.
 import { LIMITS } from "../config.js";
+import { blocksOf } from "../state.js";
 
-const STAGE = "blocks.0.hook_resid_post";
 // SessionCreate.optimizer accepts only these (SessionInfo.optimizer may carry more).
 const OPTIMIZER_KEYS = ["lr", "weight_decay", "beta1", "beta2", "batch_size", "eval_every"];
 
@@ -23,15 +23,16 @@ export function createCompanion(api) {
   let companion = null; // SessionInfo of the FFN-only session, plus `for`: the main session's id
   let stop = false;
 
-  // The word's vector after the block in both sentences, on session `id` (at its live step).
-  async function vectors(id, { word, a, b }) {
+  // The word's vector after the first block (hook point `stage`) in both sentences, on session
+  // `id` (at its live step).
+  async function vectors(id, stage, { word, a, b }) {
     const res = [];
     for (const text of [a, b]) {
-      const r = await api.forward(id, text, { stages: [STAGE] });
+      const r = await api.forward(id, text, { stages: [stage] });
       const idx = r.tokens.map((t) => t.text).lastIndexOf(word);
       if (idx < 0) throw new Error(`"${word}" is not a token of "${text}" (tokens: ${r.tokens.map((t) => t.text).join(" ")}).`);
-      const stage = r.stages.find((st) => st.name === STAGE);
-      res.push({ idx, vec: stage.values[idx], step: r.step, unknown: r.tokens[idx].unknown, next: r.predictions[idx] });
+      const out = r.stages.find((st) => st.name === stage);
+      res.push({ idx, vec: out.values[idx], step: r.step, unknown: r.tokens[idx].unknown, next: r.predictions[idx] });
     }
     return res;
   }
@@ -60,10 +61,11 @@ export function createCompanion(api) {
   // Both models' vectors for the request; ffnOnly is null when the session has no attention.
   async function compare(session, customText, request, report) {
     stop = false;
-    const withAtt = await vectors(session.id, request);
+    const stage = blocksOf(session)[0].stages.resid_post; // the companion has the same blocks
+    const withAtt = await vectors(session.id, stage, request);
     if (!session.config.use_attention) return { withAtt, ffnOnly: null };
     await catchUp(session, customText, withAtt[0].step, report);
-    return { withAtt, ffnOnly: await vectors(companion.id, request) };
+    return { withAtt, ffnOnly: await vectors(companion.id, stage, request) };
   }
 
   return {

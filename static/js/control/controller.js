@@ -5,7 +5,7 @@
 import { api, openStream } from "../api.js";
 import { DEFAULTS, TIMING } from "../config.js";
 import { bodyFromQuery, writeUrl } from "../session.js";
-import { state, update } from "../state.js";
+import { blocksOf, state, update } from "../state.js";
 import { throttle } from "../util/dom.js";
 import { createActions } from "./actions.js";
 import { createCompanion } from "./companion.js";
@@ -178,14 +178,16 @@ export function createController() {
     if (state.session && state.session.id !== info.id) await companion.drop();
     v.player.cancel();
     v.player.resetCounts();
-    load.use(info);
-    const weight = info.shapes && info.shapes[DEFAULTS.weight] ? DEFAULTS.weight : Object.keys(info.shapes || {})[0];
+    const blocks = blocksOf(info);
+    load.use(info, blocks);
+    const first = blocks[0].weights[DEFAULTS.weight];
+    const weight = info.shapes && info.shapes[first] ? first : Object.keys(info.shapes || {})[0];
     update({ session: info, liveStep: info.step, running: info.running, comparing: info.comparing,
       sentence: info.probe, selectedToken: null, tokenPicked: false, selectedWeight: weight, viewing: null, viewed: null,
       baseline: null, weightData: null, lastRecord: null });
     writeUrl(info, state.presets);
     v.header.show(info);
-    v.diagram.draw(info);
+    v.diagram.draw(info, blocks);
     v.diagram.select(state.selectedWeight);
     await reload();
     stream = openStream(info.id, (msg) => {
@@ -232,8 +234,8 @@ export function createController() {
   async function boot() {
     const task = v.status.progress("Starting a session");
     try {
-      const [presets, corpora] = await Promise.all([api.presets(), api.corpora()]);
-      update({ presets: presets.presets, corpora });
+      const [presets, corpora, names] = await Promise.all([api.presets(), api.corpora(), api.names()]);
+      update({ presets: presets.presets, corpora, names });
       await setSession(await openSession());
       await v.chart.whenReady;
       document.body.dataset.ready = "true";

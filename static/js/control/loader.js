@@ -2,23 +2,22 @@
 // change (stored snapshots, step-0 weights). Returns plain data; never touches the DOM or state.
 import { LIMITS } from "../config.js";
 
-const ATTENTION = "blocks.0.attn.hook_weights";
-const FFN = "blocks.0.ffn.hook_post";
-const STAGES = [ATTENTION, FFN];
 
 export function figuresOf(snap) {
   if (snap.record) return { ...snap.record, lossKind: "train" };
   return { step: snap.step, loss: snap.heldout_loss, lossKind: "heldout", grad_norms: null, update_ratios: null };
 }
 
-function fromForward(r, live, figures, note = null) {
-  const ffn = (r.stages || []).find((st) => st.name === FFN);
+// ffnStage: the hook point of the FFN's hidden units the FFN view draws.
+function fromForward(r, live, figures, ffnStage, note = null) {
+  const ffn = (r.stages || []).find((st) => st.name === ffnStage);
   return { step: r.step, live, tokens: r.tokens, attention: r.attention, ffn: ffn ? ffn.values : null,
     predictions: r.predictions, figures, note: note || r.notice || null };
 }
 
 export function createLoader(api) {
   let session = null;
+  let stages = []; // the hook points the views read: the first block's attention and FFN units
   let snaps = new Map(); // step -> Snapshot (immutable until a reset)
   let inits = new Map(); // weight name -> step-0 values, for "change since step 0"
   let zero = null; // figures of the untouched model
@@ -31,8 +30,10 @@ export function createLoader(api) {
   };
 
   return {
-    use(info) {
+    // blocks: the names of the session's blocks (state.names).
+    use(info, blocks) {
       session = info;
+      stages = [blocks[0].stages.attention_weights, blocks[0].stages.ffn_hidden];
       this.forget();
     },
     forget() {
@@ -55,13 +56,13 @@ export function createLoader(api) {
       if (inflight && step === null) inflight.abort();
       if (step === null) {
         inflight = new AbortController();
-        const r = await api.forward(session.id, sentence, { stages: STAGES, signal: inflight.signal });
-        return fromForward(r, true, null);
+        const r = await api.forward(session.id, sentence, { stages, signal: inflight.signal });
+        return fromForward(r, true, null, stages[1]);
       }
       const snap = await snapshot(step);
       try {
-        const r = await api.snapshotForward(session.id, step, sentence, { stages: STAGES });
-        return fromForward(r, false, figuresOf(snap));
+        const r = await api.snapshotForward(session.id, step, sentence, { stages });
+        return fromForward(r, false, figuresOf(snap), stages[1]);
       } catch (err) {
         if (err.status !== 404) throw err;
         // Its full weights are gone (a big model, or after a restart): the stored probe sentence.

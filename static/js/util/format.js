@@ -14,7 +14,7 @@ export const times = (dims) => dims.join(" × ");
 export const nats = (x) => `${num(x, 4)} nats`;
 export const pct = (x) => `${(100 * x).toFixed(x < 0.1 ? 1 : 0)} %`;
 
-// "blocks.0.ffn.W_1.weight" -> "W_1"; "tok_emb.weight" -> "tok_emb"
+// "blocks.{i}.ffn.W_1.weight" -> "W_1"; "tok_emb.weight" -> "tok_emb"
 export function shortName(name) {
   const parts = name.split(".");
   const last = parts[parts.length - 1];

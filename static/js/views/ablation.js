@@ -3,16 +3,27 @@
 // on where they end, the bigram bound, the final losses as bars and one sentence of verdict.
 // It starts only when the learner asks (onRun), shows progress while it runs, exports PNG and CSV.
 import { DEFAULTS, SERIES } from "../config.js";
-import { VARIANTS, csv, verdict, yRange } from "../ablation_math.js";
+import { csv, verdict, yRange } from "../ablation_math.js";
 import { state, subscribe } from "../state.js";
 import { saveText } from "../util/download.js";
 import { h } from "../util/dom.js";
 import { num } from "../util/format.js";
 import { plotlyLoaded, themeLayout } from "./loss_chart.js";
 
-const TRACE = Object.fromEntries(VARIANTS.map((v, i) => [v, i])); // held-out curves 0..2
-const TRAIN = Object.fromEntries(VARIANTS.map((v, i) => [v, 3 + i])); // live training curves 3..5
+// The three models in the order they run and are drawn ([{role, name}], from the shared names):
+// model k has held-out curve k (0..2) and live training curve 3 + k (3..5).
+const models = () => Object.entries(state.names.variants).map(([role, name]) => ({ role, name }));
+const TRAIN = 3;
 const BOUND = 6;
+
+// Resolves once the shared names are in the state (the traces are made from them).
+const namesLoaded = () => new Promise((resolve) => {
+  if (state.names) return resolve();
+  const off = subscribe(["names"], () => {
+    off();
+    resolve();
+  });
+});
 
 // intents: {onRun(steps, corpus)}
 export function createAblation(root, { onRun, onError }) {
@@ -30,7 +41,7 @@ export function createAblation(root, { onRun, onError }) {
   const png = h("button", { type: "button", class: "small", text: "PNG", disabled: true,
     onclick: () => Plotly.downloadImage(chart, { format: "png", filename: "attnflow-comparison", width: 900, height: 450 }) });
   const csvBtn = h("button", { type: "button", class: "small", text: "CSV", disabled: true,
-    onclick: () => state.comparison && saveText(csv(state.comparison), "attnflow-comparison.csv") });
+    onclick: () => state.comparison && saveText(csv(state.comparison, state.names.variants), "attnflow-comparison.csv") });
   root.append(
     h("h3", { text: "Measured: does each part need the other?" }),
     h("p", { class: "hint", text: "Three fresh models train on the same text with the same seed: attention + FFN, " +
@@ -47,11 +58,11 @@ export function createAblation(root, { onRun, onError }) {
   }
 
   function traces() {
-    const held = VARIANTS.map((v) => ({ x: [], y: [], name: SERIES[v].label, mode: "lines+markers", type: "scatter",
-      line: { color: SERIES[v].color, dash: SERIES[v].dash, width: 2.2 }, marker: { size: 4 },
-      hovertemplate: `${SERIES[v].label}<br>step %{x:.0f}<br>held-out %{y:.4f} nats<extra></extra>` }));
-    const train = VARIANTS.map((v) => ({ x: [], y: [], name: `${SERIES[v].label} (training)`, mode: "lines",
-      type: "scatter", showlegend: false, opacity: 0.3, line: { color: SERIES[v].color, width: 1 }, hoverinfo: "skip" }));
+    const held = models().map(({ role }) => ({ x: [], y: [], name: SERIES[role].label, mode: "lines+markers", type: "scatter",
+      line: { color: SERIES[role].color, dash: SERIES[role].dash, width: 2.2 }, marker: { size: 4 },
+      hovertemplate: `${SERIES[role].label}<br>step %{x:.0f}<br>held-out %{y:.4f} nats<extra></extra>` }));
+    const train = models().map(({ role }) => ({ x: [], y: [], name: `${SERIES[role].label} (training)`, mode: "lines",
+      type: "scatter", showlegend: false, opacity: 0.3, line: { color: SERIES[role].color, width: 1 }, hoverinfo: "skip" }));
     const bound = { x: [], y: [], name: SERIES.bigram.label, mode: "lines", type: "scatter",
       line: { color: SERIES.bigram.color, dash: "dash", width: 1.5 }, hoverinfo: "skip" };
     return [...held, ...train, bound];
@@ -71,18 +82,18 @@ export function createAblation(root, { onRun, onError }) {
 
   // Live progress: each variant's training loss as it comes (from the stream).
   function progressPoint(variant, step, loss, total) {
-    if (!ready || !(variant in TRAIN)) return;
-    Plotly.extendTraces(chart, { x: [[step]], y: [[loss]] }, [TRAIN[variant]], 5000);
-    const k = VARIANTS.indexOf(variant);
+    const k = ready ? models().findIndex((m) => m.name === variant) : -1;
+    if (k < 0) return;
+    Plotly.extendTraces(chart, { x: [[step]], y: [[loss]] }, [TRAIN + k], 5000);
     progress.hidden = false;
     if (total) progress.value = (k * total + step) / (3 * total);
-    note.textContent = `Training ${SERIES[variant].label}: step ${step}${total ? ` of ${total}` : ""} (model ${k + 1} of 3).`;
+    note.textContent = `Training ${SERIES[models()[k].role].label}: step ${step}${total ? ` of ${total}` : ""} (model ${k + 1} of 3).`;
   }
 
   function start(total) {
     if (!ready) return;
-    Plotly.restyle(chart, { x: VARIANTS.map(() => []).concat(VARIANTS.map(() => []), [[]]),
-      y: VARIANTS.map(() => []).concat(VARIANTS.map(() => []), [[]]) }, [0, 1, 2, 3, 4, 5, 6]);
+    const empty = () => [[], [], [], [], [], [], []]; // three held-out, three training, the bound
+    Plotly.restyle(chart, { x: empty(), y: empty() }, [0, 1, 2, 3, 4, 5, 6]);
     Plotly.relayout(chart, { "xaxis.range": [0, total], "yaxis.autorange": true });
     said.textContent = "";
     bars.replaceChildren();
@@ -96,23 +107,24 @@ export function createAblation(root, { onRun, onError }) {
     if (!ready) return;
     const x = [];
     const y = [];
-    for (const v of VARIANTS) {
-      const r = result.variants[v];
+    for (const { name } of models()) {
+      const r = result.variants[name];
       const last = r.steps.length ? r.steps[r.steps.length - 1] : result.steps;
       const ends = r.eval_steps.length && r.eval_steps[r.eval_steps.length - 1] === last;
       x.push(ends ? r.eval_steps : r.eval_steps.concat([last]));
       y.push(ends ? r.heldout_loss : r.heldout_loss.concat([r.final_heldout_loss]));
     }
-    const train = VARIANTS.map((v) => result.variants[v]);
+    const train = models().map(({ name }) => result.variants[name]);
     const on = result.corpus ? ` on ${result.corpus}` : "";
-    const names = VARIANTS.map((v) => `${SERIES[v].label}${on}: held-out ${num(result.variants[v].final_heldout_loss, 3)}`);
+    const names = models().map(({ role, name }) =>
+      `${SERIES[role].label}${on}: held-out ${num(result.variants[name].final_heldout_loss, 3)}`);
     Plotly.restyle(chart, { x: [...x, ...train.map((r) => r.steps)], y: [...y, ...train.map((r) => r.train_loss)] }, [0, 1, 2, 3, 4, 5]);
     Plotly.restyle(chart, { name: names }, [0, 1, 2]);
     const bound = result.bigram_bound;
     if (Number.isFinite(bound)) Plotly.restyle(chart, { x: [[0, result.steps]], y: [[bound, bound]], name: `bigram bound ${num(bound, 3)}` }, [BOUND]);
-    const range = yRange(result);
+    const range = yRange(result, state.names.variants);
     Plotly.relayout(chart, { "xaxis.range": [0, result.steps], "yaxis.range": range, "yaxis.autorange": false });
-    const v = verdict(result);
+    const v = verdict(result, state.names.variants);
     said.textContent = v.text;
     said.dataset.dAtt = String(v.dAtt);
     said.dataset.dFfn = String(v.dFfn);
@@ -122,7 +134,7 @@ export function createAblation(root, { onRun, onError }) {
   }
 
   function renderBars(finals, bound, [lo, hi]) {
-    const rows = VARIANTS.map((v) => [SERIES[v].label, finals[v], SERIES[v].color, v]);
+    const rows = models().map(({ role, name }) => [SERIES[role].label, finals[role], SERIES[role].color, name]);
     if (Number.isFinite(bound)) rows.push(["bigram bound", bound, SERIES.bigram.color, "bigram"]);
     bars.replaceChildren(...rows.map(([label, value, color, key]) => h("div", { class: "abl-bar", "data-variant": key,
       "data-value": String(value) },
@@ -132,7 +144,7 @@ export function createAblation(root, { onRun, onError }) {
       h("span", { class: "abl-num", text: `${num(value, 3)} nats` }))));
   }
 
-  plotlyLoaded().then(init).catch(onError);
+  Promise.all([plotlyLoaded(), namesLoaded()]).then(init).catch(onError);
   subscribe(["corpora"], fillCorpora);
   subscribe(["comparison"], () => state.comparison && show(state.comparison));
   subscribe(["comparing"], () => {

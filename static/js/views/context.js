@@ -1,5 +1,5 @@
-// What attention adds: the same word in two sentences. With attention its vector after the block
-// (blocks.0.hook_resid_post) depends on the earlier words; a real FFN-only model (same config and
+// What attention adds: the same word in two sentences. With attention its vector after the first
+// block (its resid_post hook point) depends on the earlier words; a real FFN-only model (same config and
 // seed, attention switched off, trained the same number of steps) gives the same vector in both.
 // This view draws the result; the controller owns the FFN-only companion session and its runs.
 import { DEFAULTS } from "../config.js";

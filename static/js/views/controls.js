@@ -1,6 +1,6 @@
 // The player bar: Train / Pause / +1 step / Reset (asks first), animation speed, step-through
 // with "next phase" and "replay", the phase chips, and *the* step number of the page.
-import { PHASES, TIMING } from "../config.js";
+import { TIMING } from "../config.js";
 import { state, subscribe, theStep } from "../state.js";
 import { h, throttle } from "../util/dom.js";
 import { refreshStepLabels } from "../util/steps.js";
@@ -30,8 +30,7 @@ export function createControls(root, countersRoot, intents) {
   const rate = h("span", { id: "step-rate", class: "muted small" });
   const anim = h("span", { id: "anim-count", class: "muted small", title: "When training outruns the eye, " +
     "one step in N is animated and the others are counted." });
-  const chips = h("ol", { class: "phases", id: "phases", "aria-label": "Phases of a training step" },
-    ...PHASES.map((p) => h("li", { "data-phase": p, text: p })));
+  const chips = h("ol", { class: "phases", id: "phases", "aria-label": "Phases of a training step" });
   const confirmBox = h("div", { class: "confirm", id: "reset-confirm", role: "alertdialog", hidden: true,
     "aria-label": "Reset the model?" });
   root.append(h("div", { class: "player-row" }, play, pause, step, reset, speed, counter, viewNote),
@@ -117,6 +116,7 @@ export function createControls(root, countersRoot, intents) {
     else if (e.key === "r" && !state.running) intents.onReplay();
   });
 
+  subscribe(["names"], () => chips.replaceChildren(...state.names.phases.map((p) => h("li", { "data-phase": p, text: p }))));
   subscribe(["liveStep", "viewing", "session"], showStep);
   subscribe(["running", "session", "liveStep"], setButtons);
   subscribe(["speed"], () => (speed.value = String(state.speed)));

@@ -1,5 +1,7 @@
-// The flow diagram (SVG): draws the layout, renders one phase of a training step at a given
-// progress (the player decides when), and lets the learner pick a weight block.
+// The flow diagram (SVG): draws the layout (every block of the model), renders one phase of a
+// training step at a given progress (the player decides when), and lets the learner pick a weight.
+// Each block's frame carries data-lit = the phase whose flow has reached it (the backward flow
+// reaches the last block first), so the page and its tests can follow the walk.
 import { DIAGRAM, FLOW } from "../config.js";
 import { h, s } from "../util/dom.js";
 import { num, times } from "../util/format.js";
@@ -34,13 +36,15 @@ export function createDiagram(svg, { onSelectWeight }) {
   let lossText = null;
   let lossLabel = null;
   let lastPhase = null;
+  let blockEls = new Map(); // block index -> its group elements (attention, FFN)
 
   svg.setAttribute("viewBox", `0 0 ${DIAGRAM.width} ${DIAGRAM.height}`);
 
   function drawNode(n) {
     const title = s("title", { text: n.title || "" });
+    if (n.kind === "label") return s("text", { id: n.id, x: n.x, y: n.y, class: "block-label", text: n.text });
     if (n.kind === "group") {
-      return s("g", { id: n.id, class: `group${n.off ? " off" : ""}` }, title,
+      return s("g", { id: n.id, class: `group${n.off ? " off" : ""}`, "data-part": n.part, "data-block": n.block }, title,
         s("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 10 }),
         s("text", { x: n.x + 10, y: n.y + 17, class: "group-label", text: n.label }),
         s("text", { x: n.x + n.w / 2, y: n.y + n.h - 8, class: "group-sub", "text-anchor": "middle",
@@ -105,15 +109,21 @@ export function createDiagram(svg, { onSelectWeight }) {
     const m = /M([\d.]+),([\d.]+) H([\d.]+)/.exec(e.d);
     const cx = m ? (Number(m[1]) + Number(m[3])) / 2 + 4 : 0;
     const y = DIAGRAM.flowY;
-    return s("g", { class: "handoff-label", id: "handoff-label" }, s("title", { text: e.title }),
+    return s("g", { class: "handoff-label", id: e.block ? `handoff-label-b${e.block}` : "handoff-label" }, s("title", { text: e.title }),
       s("text", { x: cx, y: y + 22, "text-anchor": "middle", class: "hand-strong", text: "output" }),
       s("text", { x: cx, y: y + 36, "text-anchor": "middle", class: "shape", text: e.shape }),
       s("text", { x: cx, y: y + 50, "text-anchor": "middle", class: "tiny", text: "not weights" }));
   }
 
-  function draw(session) {
-    geo = layout(session);
+  // session: SessionInfo; blocks: the names of its blocks (state.names.blocks, first n_blocks).
+  function draw(session, blocks) {
+    geo = layout(session, blocks);
     svg.setAttribute("viewBox", `0 0 ${geo.width} ${DIAGRAM.height}`);
+    // Never narrower than legible: a model of several blocks scrolls sideways in its box.
+    svg.style.minWidth = `${Math.round(geo.width * DIAGRAM.minScale)}px`;
+    svg.setAttribute("aria-label", `Flow diagram of ${blocks.length} transformer block${blocks.length > 1 ? "s" : ""}: ` +
+      "input embeddings, then in each block attention with W_q, W_k, W_v, W_o and the feed-forward layer with " +
+      "W_1 and W_2, and the output");
     weightEls = new Map();
     lossText = null;
     const edges = geo.edges.map((e) => ({ e, els: drawEdge(e) }));
@@ -121,10 +131,12 @@ export function createDiagram(svg, { onSelectWeight }) {
       markerWidth: 7, markerHeight: 7, orient: "auto" }, s("path", { d: "M0,0 L8,4 L0,8 z", class: "arrowhead" })));
     const groups = geo.nodes.filter((n) => n.kind === "group").map(drawNode);
     const others = geo.nodes.filter((n) => n.kind !== "group").map(drawNode);
-    const note = geo.blocks > 1
-      ? s("text", { x: 130, y: 236, class: "tiny", text: `block 1 of ${geo.blocks} shown (all ${geo.blocks} train together)` })
-      : null;
-    svg.replaceChildren(arrow, ...groups, ...edges.flatMap((x) => x.els), ...others, note);
+    svg.replaceChildren(arrow, ...groups, ...edges.flatMap((x) => x.els), ...others);
+    blockEls = new Map();
+    for (const g of svg.querySelectorAll(".group[data-block]")) {
+      const b = Number(g.dataset.block);
+      blockEls.set(b, [...(blockEls.get(b) || []), g]);
+    }
     edgeEls = edges.map(({ e, els }) => {
       const len = els[1].getTotalLength();
       els[1].style.strokeDasharray = `${len} ${len}`;
@@ -146,15 +158,34 @@ export function createDiagram(svg, { onSelectWeight }) {
     item.flow.style.strokeWidth = `${width}`;
   }
 
-  function forward(t) {
-    for (const item of edgeEls) setEdge(item, clamp01(t * geo.stages - item.e.stage), FLOW.forward, 2.5, false);
+  // Marks the blocks in `reached` as lit by `phase` (each keeps the first phase that lit it).
+  function light(phase, reached) {
+    for (const b of reached) {
+      for (const g of blockEls.get(b) || []) if (!g.dataset.lit) g.dataset.lit = phase;
+    }
   }
 
-  function backward(t, record) {
+  function unlight() {
+    for (const els of blockEls.values()) for (const g of els) g.dataset.lit = "";
+  }
+
+  function forward(t) {
+    const reached = new Set();
+    for (const item of edgeEls) {
+      const local = clamp01(t * geo.stages - item.e.stage);
+      setEdge(item, local, FLOW.forward, 2.5, false);
+      if (local > 0 && item.e.block !== undefined) reached.add(item.e.block);
+    }
+    light("forward", reached);
+  }
+
+  // lit: the phase the reached blocks are marked with (null while the update phase rewinds it).
+  function backward(t, record, lit = "backward") {
     const grads = record.grad_norms || {};
     const norm = logNormaliser(Object.values(grads));
     const { min, max } = DIAGRAM.edgeWidth;
     const seen = new Set();
+    const reached = new Set();
     for (const item of edgeEls) {
       const local = clamp01(t * geo.stages - (geo.stages - 1 - item.e.stage));
       // Only edges that feed a weight have a measured gradient norm; the others keep one width.
@@ -162,7 +193,9 @@ export function createDiagram(svg, { onSelectWeight }) {
       const width = item.e.kind === "residual" ? min : min + (max - min) * (g !== undefined ? norm(g) : 0.25);
       setEdge(item, local, FLOW.backward, width.toFixed(1), true);
       if (local > 0 && item.e.param) seen.add(item.e.param);
+      if (local > 0 && item.e.block !== undefined) reached.add(item.e.block);
     }
+    if (lit) light(lit, reached);
     for (const [param, w] of weightEls) {
       if (seen.has(param)) w.info.textContent = `‖g‖ ${num(grads[param], 2)}`;
     }
@@ -189,13 +222,14 @@ export function createDiagram(svg, { onSelectWeight }) {
     }
   }
 
-  // The player calls this every frame: phase in PHASES, t in [0, 1], record a StepRecord.
+  // The player calls this every frame: phase in state.names.phases, t in [0, 1], record a StepRecord.
   function setPhase(phase, t, record) {
     if (!geo) return;
     if (phase !== lastPhase) {
       svg.dataset.phase = phase;
       svg.dataset.phases = `${svg.dataset.phases || ""}${phase[0]}`.slice(-64);
       if (phase === "forward") resetWeights();
+      unlight();
       lastPhase = phase;
     }
     if (phase === "forward") forward(t);
@@ -204,7 +238,8 @@ export function createDiagram(svg, { onSelectWeight }) {
       showLoss(record, t);
     } else if (phase === "backward") backward(t, record);
     else if (phase === "update") {
-      backward(1 - t, record);
+      backward(1 - t, record, null);
+      light("update", blockEls.keys()); // every block's matrices move at once
       updatePulse(t, record);
     }
   }
@@ -259,6 +294,7 @@ export function createDiagram(svg, { onSelectWeight }) {
     }
     resetWeights();
     restFigures();
+    unlight();
     svg.dataset.phase = "idle";
     lastPhase = null;
   }

@@ -1,7 +1,7 @@
 // The line under the diagram that says, in one plain sentence with real figures, what the phase
 // on screen does; at rest it says what to do next.
 import { phaseSentence } from "../explain.js";
-import { state } from "../state.js";
+import { blocksOf, state } from "../state.js";
 import { h } from "../util/dom.js";
 import { num } from "../util/format.js";
 
@@ -20,14 +20,14 @@ export function createPhaseText(root) {
     return r ? `Step ${r.step} done: loss ${num(r.loss, 3)} nats per token. Replay it, tick "step through" to stop after each phase, or keep training.` : "";
   }
 
-  // phase: one of PHASES or null (at rest); waiting: a step-through run stopped after it.
+  // phase: one of state.names.phases or null (at rest); waiting: a step-through run stopped after it.
   function show(phase, record, waiting = false) {
     root.dataset.phase = phase || "idle";
     if (!phase || !record) {
       text.textContent = restText();
       return;
     }
-    text.textContent = phaseSentence(phase, record, state.session) + (waiting ? " Press Next phase (n) to go on." : "");
+    text.textContent = phaseSentence(phase, record, state.session, blocksOf()[0]) + (waiting ? " Press Next phase (n) to go on." : "");
   }
 
   return { show };

@@ -2,7 +2,7 @@
 // numbers at the viewed step, and gradient-norm / update-ratio sparklines over all steps.
 // Draws `state.weightData` ({step, live, entry: WeightOut, init: step-0 values | null}).
 import { FLOW, LIMITS } from "../config.js";
-import { state, subscribe } from "../state.js";
+import { blocksOf, state, subscribe } from "../state.js";
 import { gradient, blueOrange } from "../util/color.js";
 import { saveCanvas } from "../util/download.js";
 import { clear, h, s, throttle } from "../util/dom.js";
@@ -11,7 +11,6 @@ import { drawHeatmap } from "../util/heatmap.js";
 import { sparkline, thin } from "../util/sparkline.js";
 import { labelStep } from "../util/steps.js";
 
-const MAIN = ["W_q", "W_k", "W_v", "W_o", "W_1", "W_2"];
 const isLinear = (name) => /\.W_\w+\.weight$/.test(name);
 const transpose = (m) => (m.length ? m[0].map((_, j) => m.map((row) => row[j])) : m);
 const subtract = (a, b) => a.map((row, i) => row.map((v, j) => v - ((b[i] || [])[j] ?? 0)));
@@ -47,11 +46,17 @@ export function createWeightsView(root, intents) {
   function buildPicker() {
     clear(picker);
     clear(all);
-    const names = Object.keys(state.session.shapes || {});
-    for (const short of MAIN) {
-      const name = names.find((n) => n.endsWith(`.${short}.weight`) && n.startsWith("blocks.0."));
-      if (name) picker.append(h("button", { type: "button", "data-param": name, text: short,
-        onclick: () => intents.onSelectWeight(name) }));
+    const shapes = state.session.shapes || {};
+    const names = Object.keys(shapes);
+    const blocks = blocksOf();
+    for (const block of blocks) {
+      // One button per weight matrix of each block; "W_q·2" is block 2's when there are several.
+      for (const [short, name] of Object.entries(block.weights)) {
+        if (!shapes[name]) continue;
+        const text = blocks.length > 1 ? `${short}·${block.index + 1}` : short;
+        picker.append(h("button", { type: "button", "data-param": name, text, title: `${short} of ${block.label}`,
+          onclick: () => intents.onSelectWeight(name) }));
+      }
     }
     for (const n of names) all.append(h("option", { value: n, text: `${n} ${shape(state.session.shapes[n])}` }));
   }
