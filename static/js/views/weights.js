@@ -6,7 +6,7 @@ import { state, subscribe } from "../state.js";
 import { gradient, blueOrange } from "../util/color.js";
 import { saveCanvas } from "../util/download.js";
 import { clear, h, s, throttle } from "../util/dom.js";
-import { num, shape, shortName, times } from "../util/format.js";
+import { num, shape, shortName, times, updateRatio } from "../util/format.js";
 import { drawHeatmap } from "../util/heatmap.js";
 import { sparkline, thin } from "../util/sparkline.js";
 import { labelStep } from "../util/steps.js";
@@ -112,7 +112,7 @@ export function createWeightsView(root, intents) {
     const [s1, g] = thin(series.steps, series.grad[name] || [], LIMITS.sparkPoints);
     const [s2, r] = thin(series.steps, series.ratio[name] || [], LIMITS.sparkPoints);
     sparkline(gradSpark, s1, g, { color: FLOW.backward });
-    sparkline(ratioSpark, s2, r, { log: true, color: FLOW.update });
+    sparkline(ratioSpark, s2, r, { log: true, color: FLOW.update, format: updateRatio });
   }
   const drawSparksLater = throttle(() => state.tab === "weights" && drawSparks(), 500);
 
