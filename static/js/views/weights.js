@@ -10,13 +10,14 @@ import { num, shape, shortName, times, updateRatio } from "../util/format.js";
 import { drawHeatmap } from "../util/heatmap.js";
 import { sparkline, thin } from "../util/sparkline.js";
 import { labelStep } from "../util/steps.js";
+import { createGradcheckView } from "./gradcheck.js";
 
 const MAIN = ["W_q", "W_k", "W_v", "W_o", "W_1", "W_2"];
 const isLinear = (name) => /\.W_\w+\.weight$/.test(name);
 const transpose = (m) => (m.length ? m[0].map((_, j) => m.map((row) => row[j])) : m);
 const subtract = (a, b) => a.map((row, i) => row.map((v, j) => v - ((b[i] || [])[j] ?? 0)));
 
-// intents: {onSelectWeight(name), onMode(mode)}
+// intents: {onSelectWeight(name), onMode(mode), onGradcheck(parameter, row, col)}
 export function createWeightsView(root, intents) {
   const series = { steps: [], grad: {}, ratio: {} };
   const picker = h("div", { class: "seg", role: "group", "aria-label": "Weight block" });
@@ -43,6 +44,7 @@ export function createWeightsView(root, intents) {
         h("h4", { text: "Update ratio ‖ΔW‖ / ‖W‖ per step (log scale)" }), ratioSpark)),
   );
   all.addEventListener("change", () => intents.onSelectWeight(all.value));
+  createGradcheckView(root.appendChild(h("section", { class: "gradcheck", "aria-label": "Gradient check" })), intents);
 
   function buildPicker() {
     clear(picker);
