@@ -36,7 +36,7 @@ def test_the_gradient_check_shows_what_the_api_computes(app_page):
     assert api["relative_error"] < 1e-4
     head = page.text_content("#gc-head")
     assert "input 100, output 7" in head
-    assert "at step 10" in head
+    assert "live model at step 10" in head
     assert "they agree" in head
 
     page.fill("#gc-out", "64")  # out of range: the server's 422 in words

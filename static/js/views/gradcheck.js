@@ -63,7 +63,7 @@ export function createGradcheckView(root, intents) {
     if (r.error) return head.replaceChildren(h("span", { class: "error", text: r.error }));
     const agree = r.relative_error < 1e-4 ? "they agree" : "they differ: read the absolute error";
     head.replaceChildren(`${shortName(r.parameter)} of block ${r.parameter.split(".")[1]}, input ${r.col}, output ${r.row} ` +
-      `(stored [${r.row}, ${r.col}]) at step ${r.step}, on the next step's batch of ${r.batch_shape.join(" × ")} tokens: ${agree}.`);
+      `(stored [${r.row}, ${r.col}]) of the live model at step ${r.step}, on the next step's batch of ${r.batch_shape.join(" × ")} tokens: ${agree}.`);
     table.append(
       ...row("autograd (float64)", r.autograd, "gc-autograd"),
       ...row("finite difference", r.finite_difference, "gc-fd", ` (h = ${num(r.h, 2)})`),
