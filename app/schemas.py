@@ -359,6 +359,12 @@ class ForwardResult(BaseModel):
     )
 
 
+RATIO_NOTE = (
+    "‖ΔW‖ / ‖W_before‖ per parameter; null where ‖W_before‖ <= 1e-6 · ‖ΔW‖ (a weight that "
+    'started the step at zero, e.g. a bias at step 1: the page shows "new")'
+)
+
+
 class StepRecordOut(BaseModel):
     step: int
     loss: float
@@ -366,7 +372,7 @@ class StepRecordOut(BaseModel):
     grad_norm: float
     grad_norms: dict[str, float]
     update_norms: dict[str, float]
-    update_ratios: dict[str, float]
+    update_ratios: dict[str, float | None] = Field(description=RATIO_NOTE)
     time_ms: float
 
 
@@ -423,7 +429,7 @@ class History(BaseModel):
     grad_norm: list[float | None]
     grad_norms: dict[str, list[float | None]]
     update_norms: dict[str, list[float | None]]
-    update_ratios: dict[str, list[float | None]]
+    update_ratios: dict[str, list[float | None]] = Field(description=RATIO_NOTE)
     snapshots: list[int]
     comparison: AblationOut | None
 
@@ -453,7 +459,9 @@ class DeadUnits(BaseModel):
 
 class RatioSeries(BaseModel):
     steps: list[int]
-    matrices: dict[str, list[float | None]] = Field(description="‖ΔW‖ / ‖W‖ per matrix")
+    matrices: dict[str, list[float | None]] = Field(
+        description="‖ΔW‖ / ‖W‖ per matrix; null where the matrix started that step at zero"
+    )
 
 
 class Dynamics(BaseModel):
@@ -472,7 +480,7 @@ class StepFigures(BaseModel):
     loss: float
     grad_norm: float
     grad_norms: dict[str, float]
-    update_ratios: dict[str, float]
+    update_ratios: dict[str, float | None] = Field(description=RATIO_NOTE)
 
 
 class Snapshot(BaseModel):

@@ -2,7 +2,8 @@
 
 The trainer knows nothing of the web app: the app's stream and snapshot publishers are callbacks.
 Each step's record holds what the diagram animates: the loss, every parameter's gradient norm, and
-every parameter's update ‖W_after − W_before‖ and its ratio to ‖W‖.
+every parameter's update ‖W_after − W_before‖ and its ratio to ‖W‖ (None where W starts the step
+at zero: see `update_ratio`).
 
 What keeps the records cheap (bench/bench_model.py measures it): the parameters live in one flat
 buffer, so "copy every weight" is one memcpy into a buffer kept between steps and "subtract" one
@@ -91,7 +92,8 @@ class StepRecord:
     grad_norm: float  # over all parameters
     grad_norms: dict[str, float] = field(default_factory=dict)
     update_norms: dict[str, float] = field(default_factory=dict)  # ‖W_after − W_before‖
-    update_ratios: dict[str, float] = field(default_factory=dict)  # ‖ΔW‖ / ‖W_before‖
+    # ‖ΔW‖ / ‖W_before‖; None ("new") where W_before is zero or next to it (see update_ratio)
+    update_ratios: dict[str, float | None] = field(default_factory=dict)
     time_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +107,22 @@ class EvalRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# ‖W_before‖ at or below this share of ‖ΔW‖ makes the ratio undefined: a ratio above 1e6 only
+# ever comes from a weight that started the step at zero (AdamW moves a weight by ~lr per entry).
+NEW_WEIGHT_SHARE = 1e-6
+
+
+def update_ratio(update: float, weight: float) -> float | None:
+    """‖ΔW‖ / ‖W_before‖, or None where ‖W_before‖ <= NEW_WEIGHT_SHARE · ‖ΔW‖ (zero included).
+
+    A zero-initialised bias at step 1 would otherwise report ‖ΔW‖ / 0, e.g. 2.4e10: a number that
+    says nothing. None means "new": the weight had no size to compare its change with.
+    """
+    if weight <= NEW_WEIGHT_SHARE * update:
+        return None
+    return update / weight
 
 
 def fused_adamw_supported(device: torch.device) -> bool:
@@ -209,7 +227,7 @@ class Trainer:
         n = len(self._names)
         grads, update, after = table[:n], table[n : 2 * n], table[2 * n :]
         self._remember_norms(after)
-        ratio = [u / max(w, 1e-12) for u, w in zip(update, weight, strict=True)]
+        ratio = [update_ratio(u, w) for u, w in zip(update, weight, strict=True)]
         return StepRecord(
             step=0,
             loss=0.0,

@@ -6,7 +6,8 @@ units go dead, and how fast each weight matrix still moves.
   Even attention over t + 1 tokens is log2(t + 1) bits, the `uniform` line; falling entropy is
   the "sharpening" of the seed document, measured.
 - Dead units: the share of FFN hidden units whose activation is <= 0 on every probe token.
-- Update ratio ‖ΔW‖ / ‖W‖ per weight matrix, from the metrics log (every kept step, thinned).
+- Update ratio ‖ΔW‖ / ‖W‖ per weight matrix, from the metrics log (every kept step, thinned);
+  null where the matrix started the step at zero (the log keeps NaN, JSON writes null).
 """
 
 from __future__ import annotations

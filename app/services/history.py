@@ -79,7 +79,9 @@ class MetricsLog:
             for kind, series in self.per_parameter.items():
                 values = getattr(record, kind)
                 for name, column in series.items():
-                    column.append(values.get(name, float("nan")))
+                    # NaN for a missing value and for a "new" ratio (None): JSON null, CSV empty
+                    value = values.get(name)
+                    column.append(float("nan") if value is None else value)
             if len(self.steps) >= self.max_points:
                 self._thin()
 

@@ -93,6 +93,7 @@ export const api = {
     request("GET", `${S(id)}/weights`, {
       params: { max_size: maxSize, values, names: names && names.join(",") },
     }),
+  gradcheck: (id, parameter, row, col) => request("POST", `${S(id)}/gradcheck`, { body: { parameter, row, col } }),
   putCheckpoint: (id, blob) => request("PUT", `${S(id)}/checkpoint`, { body: blob }),
   startCompare: (id, steps, corpus) => request("POST", `${S(id)}/compare`, { body: corpus ? { steps, corpus } : { steps } }),
   compare: (id) => request("GET", `${S(id)}/compare`),

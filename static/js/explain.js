@@ -1,11 +1,11 @@
 // One plain sentence per phase of a training step, with that step's real figures. Pure: no DOM.
-import { num } from "./util/format.js";
+import { num, updateRatio } from "./util/format.js";
 
 const ATTN = ["W_q", "W_k", "W_v", "W_o"];
 const FFN = ["W_1", "W_2"];
 
 function largest(values, names) {
-  return names.filter((n) => values[n.p] !== undefined)
+  return names.filter((n) => values[n.p] !== undefined && values[n.p] !== null) // null: a "new" ratio
     .reduce((best, n) => (best === null || values[n.p] > values[best.p] ? n : best), null);
 }
 
@@ -45,7 +45,8 @@ export function phaseSentence(phase, record, session, block) {
   const all = [...attn, ...ffn];
   const top = largest(values, all);
   if (!top) return `Step ${step}, update: every weight moves a little.`;
-  const others = all.filter((n) => n !== top).map((n) => `${n.w} ${num(100 * values[n.p], 2)} %`).join(", ");
+  const percent = (v) => (v === null ? updateRatio(v) : `${num(100 * v, 2)} %`);
+  const others = all.filter((n) => n !== top).map((n) => `${n.w} ${percent(values[n.p])}`).join(", ");
   return `Step ${step}, update: AdamW moves every weight by a small fraction of its size; ${top.w} moved most, ` +
     `${num(100 * values[top.p], 2)} % (ΔW/W ${num(values[top.p], 2)}); ${others}.`;
 }

@@ -15,6 +15,7 @@ import { createFfnView } from "./views/ffn.js";
 import { createHeader } from "./views/header.js";
 import { createLossChart } from "./views/loss_chart.js";
 import { createPhaseText } from "./views/phase_text.js";
+import { createPredict } from "./views/predict.js";
 import { createScrubber } from "./views/scrubber.js";
 import { createSettings } from "./views/settings.js";
 import { createStatus } from "./views/status.js";
@@ -50,11 +51,13 @@ function buildViews(intents, urls) {
     controls,
     phaseText,
     player,
+    predict: createPredict(el("predict"), { onPredictToggle: intents.onPredictToggle }),
     header: createHeader(el("session-chip")),
     tabs: createTabs(el("tabs"), intents.onTab),
     chart: createLossChart(el("loss-chart"), onError, el("overfit-note")),
     attention: createAttentionView(el("panel-attention"), intents),
-    weights: createWeightsView(el("panel-weights"), { onSelectWeight: intents.onSelectWeight, onMode: intents.onWeightMode }),
+    weights: createWeightsView(el("panel-weights"), { onSelectWeight: intents.onSelectWeight, onMode: intents.onWeightMode,
+      onGradcheck: intents.onGradcheck }),
     ffn: createFfnView(el("panel-ffn"), intents),
     dynamics: createDynamics(el("panel-dynamics"), { onError }),
     context: createContextView(el("context-words"), { onRun: intents.onContexts, onStop: intents.onStopContexts }),

@@ -27,6 +27,7 @@ export const state = {
   tokenPicked: false, // the learner chose the token (else the page picks the most focused one)
   selectedWeight: null, // parameter name, one of state.names.blocks[i].weights
   weightMode: "now", // "now" | "change" (since step 0)
+  gradcheck: null, // the last gradient check (API GradCheck), or {error} when it was refused
   snapshots: [], // steps with stored snapshots
   comparison: null, // AblationResult
   contextResult: null, // {word, step, withAttention, ffnOnly}: the last "what attention adds" distances
@@ -34,6 +35,7 @@ export const state = {
   speed: 1, // animation speed factor; 0 = no animation
   stepThrough: false, // stop after each phase of "+1 step"
   phase: null, // the phase on screen while a step plays, else null
+  predict: { on: false, asked: 0, right: 0 }, // predict-then-reveal: switch and score (localStorage)
   customText: null, // the user's own corpus, when this page created the session from it
 };
 

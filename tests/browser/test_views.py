@@ -212,7 +212,10 @@ def test_tour_asks_before_the_long_run_and_ends_with_this_sessions_numbers(app_p
     assert " s here" in page.text_content("#tour-ask")
     page.click("#tour-skip")
     assert page.evaluate("window.attnflow.state.comparing") is False
+    page.click("#tour-next")  # predict, then reveal: it asks; moving on drops the question
+    page.wait_for_selector("#predict-ask:not([hidden])")
     page.click("#tour-next")
+    assert page.is_hidden("#predict-ask")
     text = page.text_content("#tour-text")
     record = page.evaluate("window.attnflow.state.lastRecord")
     assert "it hands it an output" in text

@@ -6,7 +6,14 @@ import torch
 from model.config import ModelConfig
 from model.data import TokenStream, load_corpus
 from model.tokenizer import Tokenizer
-from model.training import EvalRecord, StepRecord, TrainConfig, Trainer, TrainingDiverged
+from model.training import (
+    EvalRecord,
+    StepRecord,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    update_ratio,
+)
 from model.transformer import TransformerLM
 
 
@@ -23,6 +30,12 @@ def _trainer(catmat, callbacks=(), **train) -> Trainer:
     return Trainer(model, data, TrainConfig(**{"eval_every": 0, **train}), callbacks)
 
 
+def _ratio(delta: float, before: torch.Tensor) -> object:
+    """The expected ratio: None for a weight that was zero before the step."""
+    weight = before.norm().item()
+    return None if weight == 0 else pytest.approx(delta / weight, rel=1e-4, abs=1e-9)
+
+
 def test_step_record_norms_equal_an_independent_computation(catmat):
     trainer = _trainer(catmat)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -31,8 +44,7 @@ def test_step_record_norms_equal_an_independent_computation(catmat):
         delta = param.detach() - before[name]
         assert record.grad_norms[name] == pytest.approx(param.grad.norm().item(), rel=1e-5)
         assert record.update_norms[name] == pytest.approx(delta.norm().item(), rel=1e-4, abs=1e-9)
-        ratio = delta.norm().item() / max(before[name].norm().item(), 1e-12)
-        assert record.update_ratios[name] == pytest.approx(ratio, rel=1e-4, abs=1e-9)
+        assert record.update_ratios[name] == _ratio(delta.norm().item(), before[name]), name
     total = math.sqrt(sum(g**2 for g in record.grad_norms.values()))
     assert record.grad_norm == pytest.approx(total, rel=1e-5)
     assert record.step == 1
@@ -142,9 +154,8 @@ def test_update_ratios_stay_exact_after_many_steps_and_an_outside_write(catmat):
         record = trainer.train_step()
         for name, param in trainer.model.named_parameters():
             delta = (param.detach() - before[name]).norm().item()
-            ratio = delta / max(before[name].norm().item(), 1e-12)
             assert record.update_norms[name] == pytest.approx(delta, rel=1e-4, abs=1e-9), name
-            assert record.update_ratios[name] == pytest.approx(ratio, rel=1e-4, abs=1e-9), name
+            assert record.update_ratios[name] == _ratio(delta, before[name]), name
 
 
 def test_records_off_makes_the_same_updates(catmat):
@@ -189,3 +200,27 @@ def test_bf16_keeps_fp32_weights_moments_and_records(catmat):
     x, y = data.batch("train", 16, 32, torch.Generator().manual_seed(0))
     fp32 = TransformerLM(trainer.model.config).loss(x, y).item()
     assert record.loss == pytest.approx(fp32, rel=2e-2)
+
+
+def test_update_ratio_of_a_weight_that_starts_at_zero_is_none_not_a_huge_number(catmat):
+    trainer = _trainer(catmat)
+    biases = [n for n, p in trainer.model.named_parameters() if n.endswith(".bias")]
+    assert biases
+    assert all(not p.any() for n, p in trainer.model.named_parameters() if n in biases)
+    first = trainer.train_step()
+    for name in biases:  # zero-initialised: ‖ΔW‖ / 0 is not a ratio
+        assert first.update_norms[name] > 0, name
+        assert first.update_ratios[name] is None, name
+    second = trainer.train_step()  # now they have a size to compare with
+    for name in biases:
+        assert second.update_ratios[name] is not None
+        assert 0 < second.update_ratios[name] < 10, name
+    assert all(v is not None for n, v in first.update_ratios.items() if n not in biases)
+
+
+def test_update_ratio_is_none_only_below_the_new_weight_share():
+    assert update_ratio(0.0, 0.0) is None
+    assert update_ratio(1e-3, 0.0) is None
+    assert update_ratio(1.0, 0.9e-6) is None
+    assert update_ratio(1.0, 2e-6) == pytest.approx(5e5)
+    assert update_ratio(0.01, 2.0) == pytest.approx(0.005)

@@ -5,12 +5,15 @@ import { DEFAULTS } from "../config.js";
 import { state, update } from "../state.js";
 import { distances } from "../vectors.js";
 import { throttle } from "../util/dom.js";
+import { createPredictFlows, loadScore, setPredict } from "./predicting.js";
 
 export function createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
   refreshSnapshots }) {
   const v = () => c.views;
   let compareTask = null;
   let compareSteps = null;
+  const predict = createPredictFlows({ api, c, show });
+  update({ predict: loadScore() });
 
   // A learning rate changed in Settings travels with the next training call.
   const withLr = () => (v().settings.lrChange() === null ? {} : { lr: v().settings.lrChange() });
@@ -51,15 +54,22 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
     onStep: () => guard("Could not train a step", async () => {
       if (state.running) return;
       await toLive();
+      const guess = await predict.beforeStep(); // null: no guess; undefined: a question is open
+      if (guess === undefined || state.running) return;
       const body = withLr();
       const r = await api.train(state.session.id, 1, body.lr);
       await afterLr(body);
       for (const e of r.evals || []) c.heldout(e.step, e.heldout_loss);
       for (const rec of r.records) c.ingest(rec, "play");
+      predict.afterStep(guess, r.records[r.records.length - 1]);
       await show(null, { quiet: true }); // every view at the new step while its animation plays
       if (r.diverged) v().status.error(new Error(r.diverged.message), "Training stopped");
       await refreshSnapshots();
     }),
+    onPredictToggle: (on) => {
+      setPredict({ on });
+      if (!on) v().predict.cancel();
+    },
     onNextPhase: () => v().player.next(),
     onReplay: () => {
       if (!state.running) v().player.replay({ stepThrough: state.stepThrough });
@@ -113,6 +123,16 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
       update({ weightMode: mode });
       guard("Could not load the weight", loadWeights);
     },
+    // A refused entry (422) is shown in the view; anything else goes to the status area.
+    onGradcheck: (parameter, row, col) => guard("Could not check the gradient", async () => {
+      update({ gradcheck: null });
+      try {
+        update({ gradcheck: await api.gradcheck(state.session.id, parameter, row, col) });
+      } catch (err) {
+        if (err.status !== 422) throw err;
+        update({ gradcheck: { error: err.message } });
+      }
+    }),
     onTab: (name) => {
       update({ tab: name });
       if (name === "weights") guard("Could not load the weight", loadWeights);
@@ -219,6 +239,8 @@ export function createActions({ api, c, companion, guard, show, loadWeights, loa
         `corpus: about ${seconds} s here (measured from this session's last step). Run it now?`;
     },
     replay: () => intents.onReplay(),
+    predictAttention: () => predict.tourAttention(),
+    leave: () => v().predict.cancel(), // the tour moved on: a question of its step is void
     summary: () => tourSummary(),
   };
 

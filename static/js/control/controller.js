@@ -184,7 +184,7 @@ export function createController() {
     const weight = info.shapes && info.shapes[first] ? first : Object.keys(info.shapes || {})[0];
     update({ session: info, liveStep: info.step, running: info.running, comparing: info.comparing,
       sentence: info.probe, selectedToken: null, tokenPicked: false, selectedWeight: weight, viewing: null, viewed: null,
-      baseline: null, weightData: null, lastRecord: null });
+      baseline: null, weightData: null, lastRecord: null, gradcheck: null });
     writeUrl(info, state.presets);
     v.header.show(info);
     v.diagram.draw(info, blocks);

@@ -8,6 +8,10 @@ export function num(x, digits = 3) {
   return Number(x.toPrecision(digits)).toString();
 }
 
+// An update ratio ‖ΔW‖ / ‖W‖: the server sends null where W started the step at zero (a bias at
+// step 1), where the ratio has no meaning; the page calls that weight "new".
+export const updateRatio = (x, digits = 3) => (x === null ? "new" : num(x, digits));
+
 export const fixed = (x, d = 2) => (x === null || x === undefined ? "–" : x.toFixed(d));
 export const shape = (dims) => `(${dims.join(", ")})`;
 export const times = (dims) => dims.join(" × ");

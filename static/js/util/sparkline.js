@@ -2,7 +2,8 @@
 import { s } from "./dom.js";
 import { num } from "./format.js";
 
-export function sparkline(svg, steps, values, { log = false, color = "currentColor", unit = "" } = {}) {
+// format: how the latest value is written (e.g. updateRatio, which writes null as "new").
+export function sparkline(svg, steps, values, { log = false, color = "currentColor", unit = "", format = num } = {}) {
   const W = 220;
   const H = 44;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -13,7 +14,7 @@ export function sparkline(svg, steps, values, { log = false, color = "currentCol
     if (Number.isFinite(v) && (!log || v > 0)) pts.push([steps[i], log ? Math.log10(v) : v]);
   }
   if (pts.length < 2) {
-    const text = pts.length ? `${num(values[values.length - 1])}${unit} at step ${steps[steps.length - 1]}` : "no steps yet";
+    const text = pts.length ? `${format(values[values.length - 1])}${unit} at step ${steps[steps.length - 1]}` : "no steps yet";
     svg.append(s("text", { x: 4, y: H / 2, class: pts.length ? "spark-value" : "muted", "font-size": 11, text }));
     return;
   }
@@ -27,9 +28,9 @@ export function sparkline(svg, steps, values, { log = false, color = "currentCol
   const last = values[values.length - 1];
   svg.append(
     s("path", { d, fill: "none", stroke: color, "stroke-width": 1.5 }),
-    s("text", { x: W - 64, y: 14, "font-size": 11, class: "spark-value", text: `${num(last)}${unit}` }),
+    s("text", { x: W - 64, y: 14, "font-size": 11, class: "spark-value", text: `${format(last)}${unit}` }),
     s("text", { x: W - 64, y: 30, "font-size": 9.5, class: "muted", text: `step ${xs[xs.length - 1]}` }),
-    s("title", { text: `${pts.length} steps${log ? " (log scale)" : ""}; latest ${num(last)}${unit}` }),
+    s("title", { text: `${pts.length} steps${log ? " (log scale)" : ""}; latest ${format(last)}${unit}` }),
   );
 }
 

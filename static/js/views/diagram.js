@@ -4,7 +4,7 @@
 // reaches the last block first), so the page and its tests can follow the walk.
 import { DIAGRAM, FLOW } from "../config.js";
 import { h, s } from "../util/dom.js";
-import { num, times } from "../util/format.js";
+import { num, times, updateRatio } from "../util/format.js";
 import { labelStep } from "../util/steps.js";
 import { layout } from "./diagram_layout.js";
 
@@ -210,7 +210,7 @@ export function createDiagram(svg, { onSelectWeight }) {
       const bump = Math.sin(Math.PI * t) * (max - min) * (0.25 + 0.75 * k);
       w.g.style.transform = `scale(${(min + bump).toFixed(4)})`;
       w.g.style.setProperty("--pulse", (Math.sin(Math.PI * t) * (0.3 + 0.7 * k)).toFixed(3));
-      w.info.textContent = `ΔW/W ${num(ratios[param], 2)}`;
+      w.info.textContent = `ΔW/W ${updateRatio(ratios[param], 2)}`;
     }
   }
 
@@ -279,10 +279,10 @@ export function createDiagram(svg, { onSelectWeight }) {
     for (const [param, w] of weightEls) {
       w.g.dataset.grad = grads ? String(grads[param]) : "";
       w.g.dataset.ratio = ratios ? String(ratios[param]) : "";
-      if (ratios && ratios[param] !== undefined) w.info.textContent = `ΔW/W ${num(ratios[param], 2)}`;
+      if (ratios && ratios[param] !== undefined) w.info.textContent = `ΔW/W ${updateRatio(ratios[param], 2)}`;
       const tip = w.g.querySelector("title");
       const base = tip.dataset.base || (tip.dataset.base = tip.textContent);
-      tip.textContent = grads ? `${base}\nStep ${f.step}: ‖g‖ ${num(grads[param], 3)}, ΔW/W ${num(ratios[param], 3)}.` : base;
+      tip.textContent = grads ? `${base}\nStep ${f.step}: ‖g‖ ${num(grads[param], 3)}, ΔW/W ${updateRatio(ratios[param], 3)}.` : base;
     }
     svg.dataset.figuresStep = String(f.step);
   }

@@ -44,6 +44,15 @@ const STEPS = [
     run: (ctx) => ctx.compareRuns(),
   },
   {
+    title: "Predict, then reveal",
+    text: "Which earlier word will \"sat\" attend to most once the model has trained 200 more steps? Pick one " +
+      "below the diagram. The page then says how long those steps take, trains them if you agree, and shows the " +
+      "answer from the model's own attention. Your score is kept.",
+    highlight: ["g-attn"],
+    spotlight: "predict",
+    run: (ctx) => ctx.predictAttention(),
+  },
+  {
     title: "The answer",
     text: "",
     highlight: ["e-handoff", "handoff-label", "g-attn", "g-ffn"],
@@ -90,6 +99,7 @@ export function createTour(root, caption, ctx) {
     root.hidden = false;
     caption.hidden = true;
     ask.hidden = true;
+    if (ctx.leave) ctx.leave();
     count.textContent = `${index + 1}/${STEPS.length}`;
     title.textContent = step.title;
     text.textContent = step.summary ? ctx.summary() : step.text;
@@ -107,6 +117,7 @@ export function createTour(root, caption, ctx) {
   }
 
   function stop() {
+    if (ctx.leave) ctx.leave();
     index = -1;
     root.hidden = true;
     caption.hidden = false;

@@ -6,16 +6,17 @@ import { blocksOf, state, subscribe } from "../state.js";
 import { gradient, blueOrange } from "../util/color.js";
 import { saveCanvas } from "../util/download.js";
 import { clear, h, s, throttle } from "../util/dom.js";
-import { num, shape, shortName, times } from "../util/format.js";
+import { num, shape, shortName, times, updateRatio } from "../util/format.js";
 import { drawHeatmap } from "../util/heatmap.js";
 import { sparkline, thin } from "../util/sparkline.js";
 import { labelStep } from "../util/steps.js";
+import { createGradcheckView } from "./gradcheck.js";
 
 const isLinear = (name) => /\.W_\w+\.weight$/.test(name);
 const transpose = (m) => (m.length ? m[0].map((_, j) => m.map((row) => row[j])) : m);
 const subtract = (a, b) => a.map((row, i) => row.map((v, j) => v - ((b[i] || [])[j] ?? 0)));
 
-// intents: {onSelectWeight(name), onMode(mode)}
+// intents: {onSelectWeight(name), onMode(mode), onGradcheck(parameter, row, col)}
 export function createWeightsView(root, intents) {
   const series = { steps: [], grad: {}, ratio: {} };
   const picker = h("div", { class: "seg", role: "group", "aria-label": "Weight block" });
@@ -42,6 +43,7 @@ export function createWeightsView(root, intents) {
         h("h4", { text: "Update ratio ‖ΔW‖ / ‖W‖ per step (log scale)" }), ratioSpark)),
   );
   all.addEventListener("change", () => intents.onSelectWeight(all.value));
+  createGradcheckView(root.appendChild(h("section", { class: "gradcheck", "aria-label": "Gradient check" })), intents);
 
   function buildPicker() {
     clear(picker);
@@ -117,7 +119,7 @@ export function createWeightsView(root, intents) {
     const [s1, g] = thin(series.steps, series.grad[name] || [], LIMITS.sparkPoints);
     const [s2, r] = thin(series.steps, series.ratio[name] || [], LIMITS.sparkPoints);
     sparkline(gradSpark, s1, g, { color: FLOW.backward });
-    sparkline(ratioSpark, s2, r, { log: true, color: FLOW.update });
+    sparkline(ratioSpark, s2, r, { log: true, color: FLOW.update, format: updateRatio });
   }
   const drawSparksLater = throttle(() => state.tab === "weights" && drawSparks(), 500);
 
