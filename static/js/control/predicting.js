@@ -1,13 +1,13 @@
 // Predict, then reveal: the answers the page checks a learner's guess against, and the score.
 // The score lives in `state.predict` ({on, asked, right}) and in localStorage, so it survives a
 // reload. The answers come from the server's own numbers: a step's record, a forward pass.
-import { state, update } from "../state.js";
+import { blocksOf, state, update } from "../state.js";
 import { averageHeads } from "../focus.js";
 
 const KEY = "attnflow.predict";
-const ATTENTION = ["W_q", "W_k", "W_v", "W_o"];
-export const MATRICES = [...ATTENTION, "W_1", "W_2"];
-export const param = (m) => `blocks.0.${ATTENTION.includes(m) ? "attn" : "ffn"}.${m}.weight`;
+// Block 0's matrices (short name -> parameter name), as the server names them (GET /api/names).
+const firstBlock = () => blocksOf()[0] || { weights: {}, stages: {} };
+export const param = (m) => firstBlock().weights[m];
 
 export function loadScore() {
   try {
@@ -38,7 +38,7 @@ export function scoreAnswer(right) {
 
 // Block 0's matrices this session has, in diagram order.
 export function matrixChoices(session) {
-  return MATRICES.filter((m) => session.shapes && session.shapes[param(m)]);
+  return Object.keys(firstBlock().weights).filter((m) => session.shapes && session.shapes[param(m)]);
 }
 
 // The matrix that changed most in a step, by the update ratio ‖ΔW‖ / ‖W‖ (the diagram's ΔW/W), of
@@ -60,7 +60,6 @@ export function mostAttended(attention, index) {
 }
 
 export const TOUR_STEPS = 200; // "after 200 steps": long enough for "sat" to find "cat" on catmat
-const WEIGHTS_STAGE = ["blocks.0.attn.hook_weights"];
 
 // The two questions, as flows the controller runs: before/after "+1 step", and the tour's.
 // deps: {api, c (controller side: ingest, heldout, views), show(step)}.
@@ -93,7 +92,7 @@ export function createPredictFlows({ api, c, show }) {
   }
 
   async function forwardProbe() {
-    return api.forward(state.session.id, state.session.probe, { stages: WEIGHTS_STAGE });
+    return api.forward(state.session.id, state.session.probe, { stages: [firstBlock().stages.attention_weights] });
   }
 
   // The tour: which earlier word will "sat" (else the most focused token) attend to most after
