@@ -93,11 +93,16 @@ def test_speed_scales_the_step_and_no_animation_is_instant(app_page):
     slow = one_step(page, "0.25")
     instant = one_step(page, "0")
     assert step_of(page) == 3
-    # 0.25x lasts 4x as long as 1x. The player keeps a timeline, so the only part that does not
-    # scale is how late the last phase's final frame came (`late`, measured) and the few ms of
-    # drawing the finished step.
-    assert slow["duration"] >= 4 * (normal["duration"] - normal["late"]) - 5
-    assert slow["duration"] >= 3.9 * normal["duration"]
+    # 0.25x lasts 4x as long as 1x. The player keeps a timeline, so a step never ends before its
+    # nominal length (the phase durations of config.js over the speed); a busy machine can only
+    # make either step later, so the ratio of the two measured lengths is checked loosely.
+    nominal = page.evaluate(
+        "import('/static/js/config.js')"
+        ".then(m => Object.values(m.TIMING.phaseMs).reduce((a, b) => a + b, 0))"
+    )
+    assert normal["duration"] >= nominal - 5
+    assert slow["duration"] >= 4 * nominal - 5
+    assert slow["duration"] >= 2.5 * normal["duration"]
     assert instant["duration"] < 0.05 * normal["duration"]
     phases = [e["phase"] for e in page.evaluate("window.__events") if e["name"] == "attnflow:phase"]
     assert phases == ["forward", "loss", "backward", "update"]
