@@ -30,9 +30,11 @@ from app.routers import (
     sessions,
     stream,
     training,
+    watch,
     weights,
 )
 from app.services.manager import SessionManager
+from app.services.watch import WatchLinks
 from app.settings import Settings, get_settings
 
 ROUTERS = (
@@ -46,6 +48,7 @@ ROUTERS = (
     weights,
     compare,
     stream,
+    watch,
     pages,
 )
 
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.manager = SessionManager(settings, metrics)
         await app.state.manager.start()
+        app.state.watch = WatchLinks(settings.data_dir / "watch" if settings.persist else None)
+        await asyncio.to_thread(app.state.watch.open)
         warm = asyncio.create_task(asyncio.to_thread(pages.plotly_asset))  # gzip it once, early
         yield
         await app.state.manager.shutdown()
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in ROUTERS:  # before the /static mount: pages serves /static/vendor/plotly.min.js
         app.include_router(module.router)
+    app.include_router(watch.page_router)
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app
