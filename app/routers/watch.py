@@ -16,7 +16,7 @@ from app.services.watch import TOKEN, Link
 router = APIRouter(prefix="/api/sessions", tags=["watch"])
 page_router = APIRouter(tags=["pages"], include_in_schema=False)
 
-WatchToken = Annotated[str, Path(max_length=64, description="a token from POST .../watch")]
+WatchToken = Annotated[str, Path(description="a token from POST .../watch")]
 GONE_PAGE = """<!doctype html><meta charset="utf-8"><title>attnflow · watch link</title>
 <p>This watch link does not exist: it was revoked by the session's owner, or the session was
 deleted. Ask for a new link, or <a href="/">start a session of your own</a>.</p>"""

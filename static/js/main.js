@@ -15,8 +15,10 @@ import { createFfnView } from "./views/ffn.js";
 import { createHeader } from "./views/header.js";
 import { createLossChart } from "./views/loss_chart.js";
 import { createPhaseText } from "./views/phase_text.js";
+import { createRunsView } from "./views/runs.js";
 import { createScrubber } from "./views/scrubber.js";
 import { createSettings } from "./views/settings.js";
+import { createShareView } from "./views/share.js";
 import { createStatus } from "./views/status.js";
 import { createTabs } from "./views/tabs.js";
 import { createTour } from "./views/tour.js";
@@ -63,6 +65,8 @@ function buildViews(intents, urls) {
     settings: createSettings(el("panel-settings"), { onCreate: intents.onCreate, onCompare: intents.onCompare,
       onImport: intents.onImport, urls }),
   };
+  views.runs = createRunsView(el("runs"), views.chart, intents);
+  views.share = createShareView(el("share"), intents); // last: a watch page takes the owner's controls out
   views.tour = createTour(el("tour"), el("caption"), tourContext(views, intents));
   return views;
 }

@@ -32,6 +32,10 @@ export const state = {
   stepThrough: false, // stop after each phase of "+1 step"
   phase: null, // the phase on screen while a step plays, else null
   customText: null, // the user's own corpus, when this page created the session from it
+  watching: null, // the watch token when this page is a read-only watch link (/watch/{token})
+  streamEnded: null, // the reason the server gave when it ended the stream for good ("bye")
+  watchLinks: [], // the owner's watch links of this session [{token, path, created}]
+  runs: [], // other runs on the loss chart [{ref, info, steps, loss}] (views/runs.js)
 };
 
 // The one step the page is about: the viewed one, or the live one.
