@@ -7,6 +7,8 @@ import io
 
 import pytest
 
+from tests.browser.conftest import SCREENSHOTS
+
 pytestmark = pytest.mark.browser
 
 OWNER_CONTROLS = ["#btn-play", "#btn-pause", "#btn-step", "#btn-reset", "#tab-settings", "#abl-run"]
@@ -27,6 +29,7 @@ def test_a_watcher_follows_the_owner_live_and_is_told_when_the_link_is_revoked(
     link = owner.locator(".share-url").first.input_value()
     assert "/watch/" in link
     assert sid not in link
+    app_page.shot("40-share-a-watch-link")
 
     context = chromium.new_context()
     try:
@@ -50,6 +53,8 @@ def test_a_watcher_follows_the_owner_live_and_is_told_when_the_link_is_revoked(
         )
         owner.click("#btn-pause")
         owner.wait_for_function("!window.attnflow.state.running")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        watcher.screenshot(path=str(SCREENSHOTS / "41-watching-read-only.png"))
 
         watcher.keyboard.press("Space")  # the owner's shortcut does nothing here
         watcher.keyboard.press("s")
@@ -115,6 +120,7 @@ def test_other_runs_join_the_loss_chart_with_their_settings(app_page, tmp_path):
         xs, ys = trace_points(page, "norm none")
         assert (xs, ys) == metrics_curve(app_page, theirs)
         assert "lr 0.003" in page.inner_text("#runs-self")
+        app_page.shot("42-runs-side-by-side")
 
         with page.expect_download() as download:
             page.click("#runs-csv")
