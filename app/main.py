@@ -62,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.manager = SessionManager(settings, metrics)
         await app.state.manager.start()
-        app.state.watch = WatchLinks(settings.data_dir / "watch" if settings.persist else None)
+        links = settings.data_dir / "watch" if settings.persist else None
+        app.state.watch = WatchLinks(links, settings.shared_data_dir)
         await asyncio.to_thread(app.state.watch.open)
         warm = asyncio.create_task(asyncio.to_thread(pages.plotly_asset))  # gzip it once, early
         yield

@@ -84,8 +84,9 @@ class Access:
 class WatchLinks:
     """Every watch link of this process, and the streams opened with each (to end on revoke)."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, shared: bool = False) -> None:
         self.root = root  # None: links live in memory only (persistence off)
+        self.shared = shared  # replicas share the data dir: another one may have made a link
         self._links: dict[str, Link] = {}
         self._streams: dict[str, set[Watcher]] = {}
 
@@ -142,7 +143,7 @@ class WatchLinks:
         """The session a watch token opens, or None when it is not a (live) watch token. Another
         replica sharing the data dir may have made it: a miss in memory looks on disk."""
         link = self._links.get(token)
-        if link is None and self.root is not None:
+        if link is None and self.shared:
             link = self._read(token)
             if link is not None:
                 self._links[token] = link

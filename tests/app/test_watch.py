@@ -17,7 +17,7 @@ import pytest
 from app.main import create_app
 from app.responses import dumps
 from app.services.stream import MAX_CONTROL_BACKLOG, Broadcaster
-from app.services.watch import MAX_LINKS_PER_SESSION, REVOKED, REVOKED_CODE
+from app.services.watch import MAX_LINKS_PER_SESSION, REVOKED, REVOKED_CODE, WatchLinks
 
 from .conftest import LiveServer, TestClient, create_session, make_settings
 
@@ -272,3 +272,16 @@ def test_watchers_that_never_read_hold_bounded_memory():
         assert all(w.closed for w in watchers)
     finally:
         loop.close()
+
+
+def test_replicas_sharing_a_data_dir_see_each_others_links(tmp_path: Path):
+    one, two = WatchLinks(tmp_path, shared=True), WatchLinks(tmp_path, shared=True)
+    one.open()
+    two.open()
+    link = one.create("a-session-id")
+    assert two.session_of(link.token) == "a-session-id"  # made by the other replica
+    alone = WatchLinks(tmp_path)  # one server: its memory is the truth, read once at start
+    assert alone.session_of(link.token) is None
+    alone.open()
+    assert alone.session_of(link.token) == "a-session-id"
+    assert (tmp_path / f"{link.token}.json").stat().st_mode & 0o077 == 0  # it names the session
