@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Path
 from starlette.requests import HTTPConnection
 
+from app.errors import ApiError
 from app.services.manager import SessionManager
 from app.services.session import Session
+from app.services.watch import Access, ReadOnly, WatchLinks, hide_id
 from app.settings import Settings, get_settings
 
 
@@ -22,12 +24,53 @@ ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 SessionId = Annotated[str, Path(description="the id returned by POST /api/sessions")]
 
 
-async def get_session(session_id: SessionId, manager: ManagerDep) -> Session:
-    """The session in memory, or loaded back from the data directory (evicted, restarted)."""
+def get_watch(connection: HTTPConnection) -> WatchLinks:
+    links: WatchLinks = connection.app.state.watch
+    return links
+
+
+WatchDep = Annotated[WatchLinks, Depends(get_watch)]
+
+
+def owned_id(session_id: SessionId, links: WatchDep) -> str:
+    """The path's id when it is a session id; a watch token here is a 403 (read-only)."""
+    if links.session_of(session_id) is not None:
+        raise ReadOnly()
+    return session_id
+
+
+OwnedId = Annotated[str, Depends(owned_id)]
+
+
+async def get_session(session_id: OwnedId, manager: ManagerDep) -> Session:
+    """The session in memory, or loaded back from the data directory (evicted, restarted), for
+    its owner: routes that change a session take this one."""
     return await manager.get(session_id)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_access(session_id: SessionId, manager: ManagerDep, links: WatchDep) -> Access:
+    """The session by its id (owner) or by a watch token (watcher): routes that only read."""
+    target = links.session_of(session_id)
+    if target is None:
+        return Access(await manager.get(session_id))
+    try:
+        return Access(await manager.get(target), token=session_id)
+    except ApiError as exc:  # its words name the session: say the token instead
+        raise hide_id(exc, target, session_id) from None
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+async def get_viewed(access: AccessDep) -> Session:
+    return access.session
+
+
+# A session to read from, by its id or a watch token (what it returns must not name the id).
+ViewDep = Annotated[Session, Depends(get_viewed)]
 
 
 def client_of(connection: HTTPConnection) -> str:

@@ -171,6 +171,11 @@ async def checkpoint_error_handler(request: Request, exc: Exception) -> OrjsonRe
     return error_response(422, f"checkpoint refused: {exc}", [_item(field, None, str(exc))])
 
 
+async def read_only_handler(request: Request, exc: Exception) -> OrjsonResponse:
+    """A watch token on a route that changes the session (app.services.watch)."""
+    return error_response(403, str(exc), [_item(None, None, str(exc))])
+
+
 async def value_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
     """ValueErrors from model code carry 'field=value is not allowed: why' or a plain sentence."""
     message = str(exc)
@@ -221,4 +226,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConfigError, config_error_handler)
     app.add_exception_handler(CheckpointError, checkpoint_error_handler)
     app.add_exception_handler(ValueError, value_error_handler)
+    from app.services.watch import ReadOnly  # here: that module raises this one's ApiError
+
+    app.add_exception_handler(ReadOnly, read_only_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -32,9 +32,11 @@ from app.routers import (
     sessions,
     stream,
     training,
+    watch,
     weights,
 )
 from app.services.manager import SessionManager
+from app.services.watch import WatchLinks
 from app.settings import Settings, get_settings
 
 ROUTERS = (
@@ -50,6 +52,7 @@ ROUTERS = (
     gradcheck,
     compare,
     stream,
+    watch,
     pages,
 )
 
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.manager = SessionManager(settings, metrics)
         await app.state.manager.start()
+        links = settings.data_dir / "watch" if settings.persist else None
+        app.state.watch = WatchLinks(links, settings.shared_data_dir)
+        await asyncio.to_thread(app.state.watch.open)
         warm = asyncio.create_task(asyncio.to_thread(pages.plotly_asset))  # gzip it once, early
         yield
         await app.state.manager.shutdown()
@@ -106,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in ROUTERS:  # before the /static mount: pages serves /static/vendor/plotly.min.js
         app.include_router(module.router)
+    app.include_router(watch.page_router)
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app

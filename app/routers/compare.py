@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from app.deps import ManagerDep, SessionDep, SettingsDep, client_of
+from app.deps import ManagerDep, SessionDep, SettingsDep, ViewDep, client_of
 from app.errors import ApiError
 from app.responses import OrjsonResponse
 from app.routers import check_steps, errors
@@ -39,7 +39,7 @@ async def start_compare(
 
 
 @router.get("/{session_id}/compare", response_model=AblationOut, responses=errors(404))
-async def get_compare(session: SessionDep) -> OrjsonResponse:
+async def get_compare(session: ViewDep) -> OrjsonResponse:
     """The last comparison's curves (404 until one has finished)."""
     if session.comparison is None:
         state = "is still running" if session.comparing else "has not been run yet"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SettingsDep, ViewDep
 from app.errors import ApiError
 from app.responses import JsonBytes
 from app.routers import BODY_ERRORS
@@ -71,7 +71,7 @@ def checked_options(
 
 @router.post("/{session_id}/forward", response_model=ForwardResult, responses=BODY_ERRORS)
 async def forward(
-    session: SessionDep,
+    session: ViewDep,
     settings: SettingsDep,
     body: ForwardRequest,
     stages: StagesQuery = None,

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SettingsDep, ViewDep
 from app.errors import not_found
 from app.responses import JsonBytes, OrjsonResponse, dumps
 from app.routers import errors
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/api/sessions", tags=["history"])
 
 
 @router.get("/{session_id}/history", response_model=History, responses=errors(404))
-async def history(session: SessionDep) -> JsonBytes:
+async def history(session: ViewDep) -> JsonBytes:
     """Train and held-out loss per step, gradient norms and update ratios, snapshot steps."""
     return JsonBytes(await asyncio.to_thread(session.history))
 
@@ -49,7 +49,7 @@ def stored(session: Session, step: int) -> SnapshotData:
 
 
 @router.get("/{session_id}/dynamics", response_model=Dynamics, responses=errors(404))
-async def dynamics(session: SessionDep) -> JsonBytes:
+async def dynamics(session: ViewDep) -> JsonBytes:
     """Per-head attention entropy and dead FFN units on the probe sentence at every stored
     snapshot, and each weight matrix's update ratio over the logged steps."""
 
@@ -61,13 +61,13 @@ async def dynamics(session: SessionDep) -> JsonBytes:
 
 
 @router.get("/{session_id}/snapshots", response_model=SnapshotList, responses=errors(404))
-async def snapshot_steps(session: SessionDep) -> SnapshotList:
+async def snapshot_steps(session: ViewDep) -> SnapshotList:
     """The stored steps only (the page's scrubber polls this while training; /history is big)."""
     return SnapshotList(steps=session.snapshots.steps(), step=session.step)
 
 
 @router.get("/{session_id}/snapshots/{step}", response_model=Snapshot, responses=errors(404, 422))
-async def snapshot(session: SessionDep, step: StepPath) -> OrjsonResponse:
+async def snapshot(session: ViewDep, step: StepPath) -> OrjsonResponse:
     """The model at a stored step: the probe sentence's attention, FFN units and predictions,
     the training step that led there, and 32x32 weight heatmaps."""
     return OrjsonResponse(stored(session, step).to_dict())
@@ -79,7 +79,7 @@ async def snapshot(session: SessionDep, step: StepPath) -> OrjsonResponse:
     responses=errors(404, 413, 422),
 )
 async def snapshot_forward(
-    session: SessionDep,
+    session: ViewDep,
     settings: SettingsDep,
     body: ForwardRequest,
     step: StepPath,
@@ -112,7 +112,7 @@ async def snapshot_forward(
     "/{session_id}/snapshots/{step}/weights", response_model=Weights, responses=errors(404, 422)
 )
 async def snapshot_weights(
-    session: SessionDep,
+    session: ViewDep,
     step: StepPath,
     max_size: Annotated[int, Query(ge=0, le=4096)] = 64,
     names: Annotated[str | None, Query(max_length=2000)] = None,
@@ -157,7 +157,7 @@ def _csv(header: list[str], rows: list[list[float | int | None]]) -> str:
         },
     },
 )
-async def metrics_csv(session: SessionDep) -> Response:
+async def metrics_csv(session: ViewDep) -> Response:
     """The training records as CSV (pandas.read_csv), one row per step."""
     text = await asyncio.to_thread(lambda: _csv(*session.log.rows()))
     disposition = f'attachment; filename="attnflow-{session.id[:8]}-metrics.csv"'
@@ -165,7 +165,7 @@ async def metrics_csv(session: SessionDep) -> Response:
 
 
 @router.get("/{session_id}/metrics.json", responses=errors(404))
-async def metrics_json(session: SessionDep) -> JsonBytes:
+async def metrics_json(session: ViewDep) -> JsonBytes:
     """The same table as JSON: {"columns": [...], "rows": [[...], ...]}."""
 
     def table() -> bytes:

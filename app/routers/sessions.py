@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from app.deps import ManagerDep, SessionDep, SessionId
+from app.deps import AccessDep, ManagerDep, OwnedId, SessionDep, WatchDep
 from app.routers import SESSION_ERRORS, errors
 from app.schemas import SessionCreate, SessionInfo
 
@@ -23,16 +23,17 @@ async def create_session(
 
 
 @router.get("/{session_id}", response_model=SessionInfo, responses=SESSION_ERRORS)
-async def get_session(session: SessionDep) -> dict[str, Any]:
-    """The session's config, step and state."""
-    return session.info()
+async def get_session(access: AccessDep) -> dict[str, Any]:
+    """The session's config, step and state (by a watch token: `id` is that token)."""
+    return access.info()
 
 
 @router.delete("/{session_id}", status_code=204, response_class=Response, responses=SESSION_ERRORS)
-async def delete_session(session_id: SessionId, manager: ManagerDep) -> Response:
+async def delete_session(session_id: OwnedId, manager: ManagerDep, links: WatchDep) -> Response:
     """Delete the session, from memory and from the data directory; its watchers get a `bye`
     message."""
     await manager.delete(session_id)
+    links.forget(session_id)
     return Response(status_code=204)
 
 

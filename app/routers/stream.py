@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.deps import ManagerDep, SessionId, SettingsDep
+from app.deps import ManagerDep, SessionId, SettingsDep, WatchDep, get_access
 from app.errors import ApiError
 from app.responses import dumps
 from app.services.stream import Watcher
@@ -45,7 +45,11 @@ async def _drain(websocket: WebSocket, done: anyio.CancelScope) -> None:
 
 @router.websocket("/{session_id}/stream")
 async def stream(
-    websocket: WebSocket, session_id: SessionId, manager: ManagerDep, settings: SettingsDep
+    websocket: WebSocket,
+    session_id: SessionId,
+    manager: ManagerDep,
+    settings: SettingsDep,
+    links: WatchDep,
 ) -> None:
     """Every step as it happens; droppable frames are coalesced for slow clients."""
     if not origin_allowed(
@@ -55,15 +59,17 @@ async def stream(
         return
     await websocket.accept()
     try:
-        session = await manager.get(session_id)
+        access = await get_access(session_id, manager, links)  # its id, or a watch token
     except ApiError as exc:
         await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
         await websocket.close(code=SESSION_GONE)
         return
+    session = access.session
     watcher = session.broadcaster.subscribe()
+    links.attach(access, watcher)  # revoking the watch token ends this stream
     hello = {
         "type": "hello",
-        "session": session.id,
+        "session": access.public_id,
         "step": session.step,
         "running": session.running,
         "comparing": session.comparing,
@@ -79,4 +85,5 @@ async def stream(
                 await websocket.close(code=watcher.close_code)
     finally:
         session.broadcaster.unsubscribe(watcher)
+        links.detach(access, watcher)
         manager.stream_clients -= 1

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import SessionDep
+from app.deps import ViewDep
 from app.responses import JsonBytes
 from app.routers import SESSION_ERRORS
 from app.schemas import Weights
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/sessions", tags=["weights"])
 
 @router.get("/{session_id}/weights", response_model=Weights, responses=SESSION_ERRORS)
 async def weights(
-    session: SessionDep,
+    session: ViewDep,
     max_size: Annotated[
         int, Query(ge=0, le=4096, description="mean-pool each axis to at most this (0: full)")
     ] = 64,

@@ -97,6 +97,10 @@ export const api = {
   putCheckpoint: (id, blob) => request("PUT", `${S(id)}/checkpoint`, { body: blob }),
   startCompare: (id, steps, corpus) => request("POST", `${S(id)}/compare`, { body: corpus ? { steps, corpus } : { steps } }),
   compare: (id) => request("GET", `${S(id)}/compare`),
+  metrics: (id) => request("GET", `${S(id)}/metrics.json`),
+  watchLinks: (id) => request("GET", `${S(id)}/watch`),
+  createWatchLink: (id) => request("POST", `${S(id)}/watch`),
+  revokeWatchLink: (id, token) => request("DELETE", `${S(id)}/watch/${encodeURIComponent(token)}`),
   urls: {
     metricsCsv: (id) => `${S(id)}/metrics.csv`,
     metricsJson: (id) => `${S(id)}/metrics.json`,

@@ -116,3 +116,16 @@ export const URL_KEYS = {
   residual: "config.residual", use_attention: "config.use_attention", use_ffn: "config.use_ffn",
   lr: "optimizer.lr", batch_size: "optimizer.batch_size", weight_decay: "optimizer.weight_decay",
 };
+
+// Runs side by side on the loss chart (views/runs.js): colours after the live curves' two, and how
+// many of this browser's own sessions are remembered (localStorage) to offer there.
+export const RUNS = {
+  colors: ["#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999"],
+  remember: 20,
+  storageKey: "attnflow.runs",
+  // Settings each legend names, and those it names only where they differ from this session's.
+  always: ["optimizer.lr", "config.norm", "config.d_model"],
+  ifDifferent: ["preset", "corpus", "seed", "config.n_heads", "config.d_ff", "config.n_blocks", "config.activation",
+    "config.use_attention", "config.use_ffn", "config.residual", "config.dropout", "optimizer.batch_size",
+    "optimizer.weight_decay"],
+};

@@ -16,8 +16,10 @@ import { createHeader } from "./views/header.js";
 import { createLossChart } from "./views/loss_chart.js";
 import { createPhaseText } from "./views/phase_text.js";
 import { createPredict } from "./views/predict.js";
+import { createRunsView } from "./views/runs.js";
 import { createScrubber } from "./views/scrubber.js";
 import { createSettings } from "./views/settings.js";
+import { createShareView } from "./views/share.js";
 import { createStatus } from "./views/status.js";
 import { createTabs } from "./views/tabs.js";
 import { createTour } from "./views/tour.js";
@@ -66,6 +68,8 @@ function buildViews(intents, urls) {
     settings: createSettings(el("panel-settings"), { onCreate: intents.onCreate, onCompare: intents.onCompare,
       onImport: intents.onImport, urls }),
   };
+  views.runs = createRunsView(el("runs"), views.chart, intents);
+  views.share = createShareView(el("share"), intents); // last: a watch page takes the owner's controls out
   views.tour = createTour(el("tour"), el("caption"), tourContext(views, intents));
   return views;
 }

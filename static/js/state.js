@@ -37,6 +37,10 @@ export const state = {
   phase: null, // the phase on screen while a step plays, else null
   predict: { on: false, asked: 0, right: 0 }, // predict-then-reveal: switch and score (localStorage)
   customText: null, // the user's own corpus, when this page created the session from it
+  watching: null, // the watch token when this page is a read-only watch link (/watch/{token})
+  streamEnded: null, // the reason the server gave when it ended the stream for good ("bye")
+  watchLinks: [], // the owner's watch links of this session [{token, path, created}]
+  runs: [], // other runs on the loss chart [{ref, info, steps, loss}] (views/runs.js)
 };
 
 // The one step the page is about: the viewed one, or the live one.

@@ -10,6 +10,9 @@ import { throttle } from "../util/dom.js";
 import { createActions } from "./actions.js";
 import { createCompanion } from "./companion.js";
 import { createLoader } from "./loader.js";
+import { createRuns } from "./runs.js";
+import { createShare } from "./share.js";
+import { readOnlyIntents, watchToken } from "../watch_link.js";
 import { mostFocused } from "../focus.js";
 
 // The stream's message types, each with its one handler (see docs/api-contract.md).
@@ -22,7 +25,10 @@ function streamHandlers(c) {
     run: (m) => c.onRun(m),
     compare: (m) => c.onCompareProgress(m),
     compare_done: (m) => c.onCompareDone(m),
-    bye: (m) => c.views.status.info(`The server closed this session's stream (${m.reason}).`),
+    bye: (m) => {
+      c.views.status.info(`The server closed this session's stream (${m.reason}).`);
+      update({ streamEnded: m.reason });
+    },
   };
 }
 
@@ -33,6 +39,7 @@ export function createController() {
   let lastEval = -1;
   const companion = createCompanion(api);
   const load = createLoader(api);
+  update({ watching: watchToken() }); // a /watch/{token} page: read-only, the token in place of the id
 
   const guard = async (label, fn) => {
     try {
@@ -185,7 +192,8 @@ export function createController() {
     update({ session: info, liveStep: info.step, running: info.running, comparing: info.comparing,
       sentence: info.probe, selectedToken: null, tokenPicked: false, selectedWeight: weight, viewing: null, viewed: null,
       baseline: null, weightData: null, lastRecord: null, gradcheck: null });
-    writeUrl(info, state.presets);
+    if (!state.watching) writeUrl(info, state.presets);
+    runs.remember(info);
     v.header.show(info);
     v.diagram.draw(info, blocks);
     v.diagram.select(state.selectedWeight);
@@ -211,6 +219,7 @@ export function createController() {
   // Resume the URL's session if it still exists (where it is, running or not); otherwise a new
   // one from the URL's config, at step 0 and paused.
   async function openSession() {
+    if (state.watching) return api.session(state.watching);
     const params = new URLSearchParams(location.search);
     const id = params.get("session");
     if (id) {
@@ -230,6 +239,9 @@ export function createController() {
   const actions = createActions({ api, c, companion, guard, show, loadWeights, loadBaseline, reload, setSession,
     refreshSnapshots });
   Object.assign(c, actions.streamSide, { onTab: actions.intents.onTab });
+  const runs = createRuns({ api, guard });
+  const all = { ...actions.intents, ...createShare({ api, guard }), ...runs.intents, knownRuns: runs.known };
+  const intents = state.watching ? readOnlyIntents(all) : all;
 
   async function boot() {
     const task = v.status.progress("Starting a session");
@@ -247,7 +259,7 @@ export function createController() {
   }
 
   return {
-    intents: actions.intents,
+    intents,
     attach: (views) => {
       v = views;
     },

@@ -197,6 +197,14 @@ export function createLossChart(el, onError, note = null) {
     return Plotly.downloadImage(el, { format: "png", filename: "attnflow-loss", width: 1000, height: 500 });
   }
 
+  // Other runs side by side (views/runs.js): traces after the live two, replaced as a set.
+  function setRuns(traces) {
+    if (!ready) return later(() => setRuns(traces));
+    const extra = [...el.data.keys()].slice(HELDOUT + 1);
+    if (extra.length) Plotly.deleteTraces(el, extra);
+    if (traces.length) Plotly.addTraces(el, traces);
+  }
+
   const whenReady = plotlyLoaded().then(init).catch(onError);
-  return { whenReady, reset, addTrain, addHeldout, setMarker, retheme, png, flush };
+  return { whenReady, reset, addTrain, addHeldout, setMarker, retheme, png, flush, setRuns };
 }
