@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.deps import SessionDep
+from app.deps import ViewDep
 from app.routers import SESSION_ERRORS
 from app.schemas import RequestModel
 from app.services.gradcheck import BATCH_NOTE, check_gradient
@@ -45,7 +45,7 @@ class GradCheckOut(BaseModel):
 
 
 @router.post("/{session_id}/gradcheck", response_model=GradCheckOut, responses=SESSION_ERRORS)
-async def gradcheck(session: SessionDep, body: GradCheckRequest) -> GradCheckOut:
+async def gradcheck(session: ViewDep, body: GradCheckRequest) -> GradCheckOut:
     """Autograd vs a float64 central difference for one entry, on a copy of the weights."""
     result = await check_gradient(session, body.parameter, body.row, body.col)
     return GradCheckOut(**result)

@@ -90,6 +90,11 @@ def test_a_watch_token_reads_the_session_and_never_sees_its_id(client, trained):
     read("GET", "/weights?max_size=8")
     read("POST", "/forward", json={"text": "the cat sat on the mat"})
     read("GET", "/dynamics")
+    # The gradient check reads a copy: a watcher may run it on the session it watches.
+    check = read(
+        "POST", "/gradcheck", json={"parameter": "blocks.0.ffn.W_1.weight", "row": 1, "col": 2}
+    )
+    assert check.json()["step"] == 12
     assert read("GET", "/metrics.csv").text.startswith("step,loss")
     assert len(read("GET", "/metrics.json").json()["rows"]) == 12
     page = client.get(f"/watch/{token}")
