@@ -9,8 +9,8 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.deps import ManagerDep, SessionId, SettingsDep
-from app.errors import ApiError
 from app.responses import dumps
+from app.services.errors import ServiceError
 from app.services.stream import Watcher
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
@@ -56,7 +56,7 @@ async def stream(
     await websocket.accept()
     try:
         session = await manager.get(session_id)
-    except ApiError as exc:
+    except ServiceError as exc:
         await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
         await websocket.close(code=SESSION_GONE)
         return

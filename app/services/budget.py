@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import ApiError
+from app.services.errors import OverLimit
 from model.config import ModelConfig
 
 FLOAT = 4
@@ -116,8 +116,7 @@ def forward_estimate(
 def refuse_over(estimate: Estimate, limit: int, what: str, field: str, hint: str) -> None:
     """413 naming the estimate and the limit when a request would pass it."""
     if estimate.total > limit:
-        raise ApiError(
-            413,
+        raise OverLimit(
             f"{what} needs an estimated {estimate.describe()}, over this server's limit of "
             f"{mib(limit)} (ATTNFLOW_MAX_SESSION_BYTES); {hint}",
             field,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.errors import ApiError
+from app.services.errors import FieldError
 from app.services.tensors import downsample, round_significant, to_numpy
 from model.tokenizer import Tokenizer
 from model.tracing import trace
@@ -42,7 +42,8 @@ def encode_text(
     """Tokens to run (the last context_length of them) and how many the text had."""
     tokens = tokenizer.tokens(text)
     if not tokens:
-        raise ApiError(422, "the text has no tokens after normalisation", "text", text)
+        message = "the text has no tokens after normalisation; write at least one word"
+        raise FieldError("text", text, "a text with at least one token", message)
     return tokens[-context_length:], len(tokens)
 
 
@@ -71,7 +72,9 @@ def _select(names: list[str], patterns: tuple[str, ...] | None) -> list[str]:
         return names
     chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
-        raise ApiError(422, f"matches no stage; available: {names}", "stages", ",".join(patterns))
+        asked = ",".join(patterns)
+        allowed = f"a stage name or glob matching one of {names}"
+        raise FieldError("stages", asked, allowed, f"stages {asked!r} matches no stage; {allowed}")
     return chosen
 
 

@@ -4,7 +4,7 @@ A checkpoint's header is validated before any tensor is read (model.checkpoint),
 config and `extra` through the request schemas (ConfigOverrides, StoredExtra): a file cannot
 carry what a request could not (a 3 MB text, a batch of 10^9, "no" for a boolean, a step
 past 2**53), and the memory budget is checked on its config before the model exists. Errors
-are field-level 422s (`checkpoint.extra.train.batch_size`).
+name the field (`checkpoint.extra.train.batch_size`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from app.errors import ApiError
 from app.schemas import IMPORT_MAX_STEP, ConfigOverrides, StoredExtra
 from app.services.builder import Parts, from_checkpoint
+from app.services.errors import FieldError, validation_sentence
 from model.checkpoint import from_bytes, from_file, inspect
 from model.config import ModelConfig
 
@@ -27,28 +27,27 @@ BudgetCheck = Callable[[ModelConfig, int], None]
 API_FIELDS = frozenset(ConfigOverrides.model_fields)
 
 
-def _field_error(exc: ValidationError, prefix: str) -> ApiError:
+def _field_error(exc: ValidationError, prefix: str) -> FieldError:
     first = exc.errors()[0]
     field = ".".join([prefix, *(str(part) for part in first.get("loc", ()))])
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return ApiError(422, message, field, first.get("input"))
+    allowed = str(first.get("msg", "valid")).removeprefix("Value error, ")
+    return FieldError(field, first.get("input"), allowed, validation_sentence(field, first))
 
 
 def validate_metadata(
     config: ModelConfig, step: int, extra: dict[str, Any], max_step: int = IMPORT_MAX_STEP
 ) -> StoredExtra:
-    """The stored config and extra under the API's own schemas; ApiError(422) names the field."""
+    """The stored config and extra under the API's own schemas; a FieldError names the field."""
     if step > max_step:
-        raise ApiError(
-            422, f"at most {max_step} (2**{max_step.bit_length() - 1})", "checkpoint.step", step
-        )
+        allowed = f"at most {max_step} (2**{max_step.bit_length() - 1})"
+        raise FieldError("checkpoint.step", step, allowed)
     overrides = {k: v for k, v in config.to_dict().items() if k in API_FIELDS}
     try:
         ConfigOverrides.model_validate(overrides)
     except ValidationError as exc:
         raise _field_error(exc, "checkpoint.config") from None
     if config.seed > 2**53:
-        raise ApiError(422, "an integer from 0 to 2**53", "checkpoint.config.seed", config.seed)
+        raise FieldError("checkpoint.config.seed", config.seed, "an integer from 0 to 2**53")
     try:
         return StoredExtra.model_validate(extra)
     except ValidationError as exc:
@@ -74,12 +73,12 @@ def parse(
         config, _, step, extra = inspect(source)
     limit = max_parameters
     if config.parameter_count() > limit:
-        raise ApiError(
-            422,
-            f"the checkpoint's model has {config.parameter_count():,} parameters, over "
-            f"this server's limit of {limit:,}",
+        raise FieldError(
             "checkpoint",
             config.parameter_count(),
+            f"at most {limit:,} parameters",
+            f"the checkpoint's model has {config.parameter_count():,} parameters, over "
+            f"this server's limit of {limit:,}",
         )
     stored = validate_metadata(config, step, extra, max_step)
     budget(config, stored.train.batch_size)

@@ -26,15 +26,22 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from app.errors import ApiError, not_found
 from app.metrics import Metrics
-from app.schemas import SessionCreate
 from app.services import imports
 from app.services.budget import mib, session_estimate
 from app.services.builder import Parts, build, resolve_device
+from app.services.errors import (
+    FieldError,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    gone,
+    shutting_down,
+)
 from app.services.fairness import Fairness
 from app.services.lease import Leases
 from app.services.session import Session
+from app.services.specs import CreateSpec
 from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
 from app.settings import Settings
 from model.checkpoint import MAX_STEP, inspect
@@ -203,7 +210,7 @@ class SessionManager:
         elif session is None and self.store is not None:
             session = await self._load_saved(session_id)
         if session is None:
-            raise not_found(f"session {session_id[:64]!r}")
+            raise gone(f"session {session_id[:64]!r}")
         session.touch()
         if session_id in self.sessions:
             self.sessions.move_to_end(session_id)
@@ -234,10 +241,9 @@ class SessionManager:
         if not (self.store.root / session_id).is_dir() and not self.leases.holds(session_id):
             return False  # no lock files for ids nobody created: a 404 costs no inode
         if not self.leases.acquire(session_id):
-            raise ApiError(
-                503,
+            raise Unavailable(
                 f"session {short(session_id)} is held by another replica; try again in 2 s",
-                headers={"Retry-After": "2"},
+                retry_after=2,
             )
         return True
 
@@ -264,9 +270,7 @@ class SessionManager:
             current = asyncio.current_task()
             if task.cancelled() and current is not None and not current.cancelling():
                 # the shutdown stopped the load; this request itself goes on and gets an answer
-                raise ApiError(
-                    503, "the server is shutting down", headers={"Retry-After": "10"}
-                ) from None
+                raise shutting_down() from None
             raise
 
     async def _load(self, session_id: str, make_room: bool) -> Session:
@@ -290,7 +294,7 @@ class SessionManager:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # whatever is wrong with the files, the server carries on
-            message = exc.message if isinstance(exc, ApiError) else str(exc)
+            message = exc.message if isinstance(exc, ServiceError) else str(exc)
             log.warning(
                 "saved session %s cannot be loaded (%s); its files stay on disk",
                 short(session_id),
@@ -299,7 +303,7 @@ class SessionManager:
             self.store.mark_broken(session_id)
             self._unlease(session_id)
             self.metrics.load_failures.inc()
-            raise not_found(f"session {session_id[:64]!r}") from None
+            raise gone(f"session {session_id[:64]!r}") from None
         finally:
             self._reserved -= 1
         session.last_save = time.monotonic()
@@ -354,15 +358,15 @@ class SessionManager:
                 )
                 return
             if session_id not in self.sessions:
-                with contextlib.suppress(ApiError):
+                with contextlib.suppress(ServiceError):
                     await self._load_once(session_id, make_room=False)
 
     # -- creating ------------------------------------------------------------------------------
 
-    async def create(self, request: SessionCreate) -> Session:
+    async def create(self, spec: CreateSpec) -> Session:
         def parts() -> Parts:
             return build(
-                request,
+                spec,
                 self.settings.max_parameters,
                 self.device,
                 self._budget,
@@ -397,14 +401,14 @@ class SessionManager:
         s = self.settings
         estimate = session_estimate(config, batch_size, s.max_history_points, s.max_snapshots)
         if estimate.total > s.max_session_bytes:
-            raise ApiError(
-                422,
+            raise FieldError(
+                "config",
+                estimate.total,
+                f"at most {mib(s.max_session_bytes)} of memory",
                 f"a session of this config and batch_size={batch_size} needs an estimated "
                 f"{estimate.describe()}, over this server's limit of {mib(s.max_session_bytes)} "
                 "(ATTNFLOW_MAX_SESSION_BYTES); choose a smaller batch_size, context_length, "
                 "d_model or vocabulary",
-                "config",
-                estimate.total,
             )
 
     def _budget(self, config: ModelConfig, batch_size: int) -> None:
@@ -428,17 +432,16 @@ class SessionManager:
             await self.evict(candidate.id, "evicted (least recently used) to free memory")
         used = sum(self.estimates.values())
         if used + needed > limit:
-            raise ApiError(
-                503,
+            raise Unavailable(
                 f"the sessions in memory need an estimated {mib(used)} and this one "
                 f"{mib(needed)}, over this server's budget of {mib(limit)} "
                 f"(ATTNFLOW_MAX_TOTAL_BYTES); try again in {RETRY_AFTER_S} s",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                retry_after=RETRY_AFTER_S,
             )
 
     async def _add(self, make_parts: Callable[[], Parts]) -> Session:
         if self.stopping:
-            raise ApiError(503, "the server is shutting down", headers={"Retry-After": "10"})
+            raise shutting_down()
         await self._make_room()
         self._reserved += 1
         try:
@@ -457,11 +460,10 @@ class SessionManager:
                 self._unlease(session.id)
                 raise
         except OverBudget as over:  # the others grew while this one waited
-            raise ApiError(
-                503,
+            raise Unavailable(
                 f"this session needs an estimated {mib(over.needed)}, more than the memory "
                 f"budget has left (ATTNFLOW_MAX_TOTAL_BYTES); try again in {RETRY_AFTER_S} s",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                retry_after=RETRY_AFTER_S,
             ) from None
         finally:
             self._reserved -= 1
@@ -501,7 +503,7 @@ class SessionManager:
             on_disk = await asyncio.to_thread(self.store.delete, session_id)
         session = self.remove(session_id, "deleted")  # releases the lease after the files go
         if session is None and not on_disk:
-            raise not_found(f"session {session_id[:64]!r}")
+            raise gone(f"session {session_id[:64]!r}")
 
     async def evict(self, session_id: str, reason: str) -> bool:
         """Free a memory slot; True when the session left memory. With persistence it leaves
@@ -583,7 +585,7 @@ class SessionManager:
             else:
                 raise self._no_room()
 
-    def _no_room(self) -> ApiError:
+    def _no_room(self) -> Unavailable:
         unsaved = {i: e for i, e in self.save_errors.items() if i in self.sessions}
         if unsaved:
             first, error = next(iter(unsaved.items()))
@@ -593,11 +595,10 @@ class SessionManager:
             )
         else:
             why = "every one is busy training"
-        return ApiError(
-            503,
+        return Unavailable(
             f"all {self.settings.max_sessions} session slots are taken: {why}; "
             f"try again in {RETRY_AFTER_S} s",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            retry_after=RETRY_AFTER_S,
         )
 
     async def _reap(self) -> None:
@@ -622,7 +623,7 @@ class SessionManager:
                 state.running = session.running  # comes back paused, "interrupted", after a crash
                 state.interrupted = session.interrupted
                 await asyncio.to_thread(self.store.write, state)
-            except ApiError:  # the session closed while the save waited for its worker
+            except NotFound:  # the session closed while the save waited for its worker
                 return False
             except Exception as exc:  # disk full, permissions: count it, retry next interval
                 session.last_save = time.monotonic()

@@ -21,13 +21,14 @@ from typing import Any, overload
 
 import torch
 
-from app.errors import ApiError
 from app.metrics import Metrics
 from app.responses import dumps
-from app.services.builder import CUSTOM, Parts, encode_generator, make_stream
+from app.services.builder import Parts, make_stream
+from app.services.errors import Busy, shutting_down
 from app.services.forward import ForwardOptions, forward_payload
 from app.services.history import MetricsLog, SnapshotStore
 from app.services.recorder import Recorder
+from app.services.specs import CUSTOM, checkpoint_extra
 from app.services.store import HISTORY_FORMAT, SavedFiles, SavedState, short
 from app.services.stream import Broadcaster
 from app.services.weights import initial_state, weights_payload
@@ -196,7 +197,7 @@ class Session:
 
     def _refuse_if_running(self, action: str) -> None:
         if self.running:
-            raise ApiError(409, f"cannot {action} while a background run is going; pause it first")
+            raise Busy(f"cannot {action} while a background run is going; pause it first")
 
     # -- training ------------------------------------------------------------------------------
 
@@ -272,10 +273,10 @@ class Session:
 
     def start_run(self, steps: int, lr: float | None) -> None:
         if self._halt.is_set():
-            raise ApiError(503, "the server is shutting down", headers={"Retry-After": "10"})
+            raise shutting_down()
         self._refuse_if_running("start a run")
         if self.lock.locked():
-            raise ApiError(409, "cannot start a run while another training call is in progress")
+            raise Busy("cannot start a run while another training call is in progress")
         self._stop.clear()
         self.run_task = asyncio.create_task(self._run(steps, lr), name=f"run-{self.id[:6]}")
 
@@ -357,21 +358,11 @@ class Session:
 
         return await self.worker.call(job)
 
-    def _extra(self, text: str | None) -> dict[str, Any]:
-        """Worker thread: the checkpoint's `extra`, with the settings and batch order as of now."""
-        extra = self.spec.to_extra(text)
-        extra["train"] = self.trainer.config.to_dict()  # the current lr after a change
-        extra["data_generator"] = encode_generator(self.trainer.generator)
-        return extra
-
     def _checkpoint_bytes(self, text: str | None, **more: Any) -> bytes:
-        return to_bytes(
-            self.model,
-            self.tokenizer,
-            self.step,
-            extra={**self._extra(text), **more},
-            optimizer=self.trainer.optimizer,
-        )
+        """Worker thread: the settings and batch order as of now."""
+        trainer = self.trainer
+        extra = checkpoint_extra(self.spec, text, trainer.config, trainer.generator, **more)
+        return to_bytes(self.model, self.tokenizer, self.step, extra, optimizer=trainer.optimizer)
 
     async def checkpoint(self) -> bytes:
         return await self.worker.call(self._checkpoint_bytes, self.parts.text)
@@ -448,7 +439,7 @@ class Session:
     def start_compare(self, steps: int, corpus: str | None = None) -> None:
         """Ablation on the session's data, or on another built-in corpus (same sizes and seed)."""
         if self.comparing:
-            raise ApiError(409, "a comparison is already running for this session")
+            raise Busy("a comparison is already running for this session")
         self._compare_stop.clear()
         self.compare_task = asyncio.create_task(
             self._compare(steps, corpus), name=f"compare-{self.id[:6]}"

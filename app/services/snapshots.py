@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from app.errors import ApiError
+from app.services.errors import NotFound
 from app.services.forward import ForwardOptions, _predictions, forward_payload, run_traced
 from app.services.history import SnapshotData
 from app.services.tensors import round_significant, to_numpy
@@ -115,8 +115,7 @@ def weights_at(
         return snap.state
     if step == 0 and init_state:
         return init_state
-    raise ApiError(
-        404,
+    raise NotFound(
         f"the full weights of step {step} are no longer kept (only the probe sentence and "
         "small heatmaps are); pick step 0, a nearby stored step or the live model",
     )
