@@ -23,6 +23,7 @@ from app.routers import (
     catalog,
     checkpoint,
     compare,
+    events,
     forward,
     health,
     history,
@@ -46,6 +47,7 @@ ROUTERS = (
     weights,
     compare,
     stream,
+    events,
     pages,
 )
 

@@ -510,6 +510,17 @@ class Weights(BaseModel):
     weights: list[WeightOut]
 
 
+class StreamMessage(BaseModel):
+    type: str = Field(examples=["step"])
+    droppable: bool = Field(description="may be dropped for a slow client (then `skipped` counts)")
+    description: str
+    json_schema: dict[str, Any] = Field(alias="schema", description="JSON schema of the message")
+
+
+class StreamSchema(BaseModel):
+    messages: list[StreamMessage]
+
+
 class CompareStarted(BaseModel):
     started: bool
     steps: int

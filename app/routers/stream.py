@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from app.deps import ManagerDep, SessionId, SettingsDep
 from app.responses import dumps
 from app.services.errors import ServiceError
+from app.services.events import Bye, Hello
 from app.services.stream import Watcher
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
@@ -57,17 +58,13 @@ async def stream(
     try:
         session = await manager.get(session_id)
     except ServiceError as exc:
-        await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
+        await websocket.send_text(dumps(Bye(reason=exc.message)).decode())
         await websocket.close(code=SESSION_GONE)
         return
     watcher = session.broadcaster.subscribe()
-    hello = {
-        "type": "hello",
-        "session": session.id,
-        "step": session.step,
-        "running": session.running,
-        "comparing": session.comparing,
-    }
+    hello = Hello(
+        session=session.id, step=session.step, running=session.running, comparing=session.comparing
+    )
     manager.stream_clients += 1
     try:
         await websocket.send_text(dumps(hello).decode())

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from app.services.errors import FieldError
+from app.services.events import token
 from app.services.tensors import downsample, round_significant, to_numpy
 from model.tokenizer import Tokenizer
 from model.tracing import trace
@@ -142,7 +143,7 @@ def forward_payload(
     truncated = n_in > len(tokens)
     return {
         "step": step,
-        "tokens": [{"text": s, "id": i, "unknown": u} for s, i, u in tokens],
+        "tokens": [token(s, i, u) for s, i, u in tokens],
         "n_tokens_in": n_in,
         "truncated": truncated,
         "notice": (

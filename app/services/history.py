@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.services.events import Token
 from model.training import EvalRecord, StepRecord
 
 PER_PARAMETER = ("grad_norms", "update_norms", "update_ratios")
@@ -207,7 +208,7 @@ STATE_BUDGET_FLOATS = 8_000_000
 class SnapshotData:
     step: int
     loss: float | None
-    tokens: list[dict[str, Any]]
+    tokens: list[Token]
     attention: np.ndarray | None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     # The training step that produced this model (loss, gradient norms, update ratios); None

@@ -25,6 +25,7 @@ from app.metrics import Metrics
 from app.responses import dumps
 from app.services.builder import Parts, make_stream
 from app.services.errors import Busy, shutting_down
+from app.services.events import Compare, CompareDone, Diverged, Run, RunState
 from app.services.forward import ForwardOptions, forward_payload
 from app.services.history import MetricsLog, SnapshotStore
 from app.services.recorder import Recorder
@@ -281,7 +282,8 @@ class Session:
         self.run_task = asyncio.create_task(self._run(steps, lr), name=f"run-{self.id[:6]}")
 
     async def _run(self, steps: int, lr: float | None) -> None:
-        state, message = "finished", f"ran {steps} steps"
+        state: RunState = "finished"
+        message = f"ran {steps} steps"
         async with self.lock:
             try:
                 if lr is not None:
@@ -290,7 +292,7 @@ class Session:
                 _, done, diverged = await self._train(steps, background=True, keep=False)
                 if diverged is not None:
                     state, message = "diverged", str(diverged)
-                    self.broadcaster.publish_message({"type": "diverged", **_diverged(diverged)})
+                    self.broadcaster.publish(Diverged(**_diverged(diverged)))
                 elif done < steps:
                     state, message = "paused", f"paused after {done} steps"
             except asyncio.CancelledError:
@@ -310,10 +312,8 @@ class Session:
             self._stop.set()
             await asyncio.wait({task})  # not cancelled with this request if the client leaves
 
-    def _publish_run(self, state: str, message: str) -> None:
-        self.broadcaster.publish_message(
-            {"type": "run", "state": state, "step": self.step, "message": message}
-        )
+    def _publish_run(self, state: RunState, message: str) -> None:
+        self.broadcaster.publish(Run(state=state, step=self.step, message=message))
 
     async def reset(self) -> None:
         self._refuse_if_running("reset")
@@ -460,9 +460,8 @@ class Session:
         worker = Worker(f"compare-{self.id[:6]}", self.worker.threads)
 
         def progress(variant: str, record: StepRecord) -> None:
-            self.broadcaster.publish_threadsafe(
-                {"type": "compare", "variant": variant, "step": record.step, "loss": record.loss}
-            )
+            message = Compare(variant=variant, step=record.step, loss=record.loss)
+            self.broadcaster.publish_threadsafe(message)
 
         def job() -> dict[str, Any]:
             data = make_stream(text, tokenizer, self.device)  # on the session's device
@@ -473,12 +472,10 @@ class Session:
         try:
             self.comparison = await worker.call(job)
             self.revision += 1
-            self.broadcaster.publish_message({"type": "compare_done", "result": self.comparison})
+            self.broadcaster.publish(CompareDone(result=self.comparison))
         except Exception as exc:
             log.exception("comparison of session %s failed", short(self.id))
-            self.broadcaster.publish_message(
-                {"type": "compare_done", "result": None, "message": f"failed: {exc}"}
-            )
+            self.broadcaster.publish(CompareDone(result=None, message=f"failed: {exc}"))
         finally:
             worker.shutdown()
             self.touch()

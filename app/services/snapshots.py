@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from app.services.errors import NotFound
+from app.services.events import vocab_tokens
 from app.services.forward import ForwardOptions, _predictions, forward_payload, run_traced
 from app.services.history import SnapshotData
 from app.services.tensors import round_significant, to_numpy
@@ -52,7 +53,7 @@ def capture_snapshot(
     heldout_loss: float | None = None,
 ) -> SnapshotData:
     """The model right now, as a snapshot (a few small arrays and one copy of the weights)."""
-    tokens = [{"text": tokenizer.vocab[i], "id": i, "unknown": i == 0} for i in probe_ids]
+    tokens = vocab_tokens(tokenizer, probe_ids)
     tensors, logits = run_traced(model, probe_ids)
     attention = tensors.get(ATTENTION)
     ffn = tensors.get(FFN)
