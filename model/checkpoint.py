@@ -372,21 +372,35 @@ def _assemble(
     return Checkpoint(model, tokenizer, step, extra, optimizer_state)
 
 
-def from_bytes(data: bytes, max_parameters: int | None = None) -> Checkpoint:
-    config, tokenizer, step, extra = inspect(data)
+Header = tuple[ModelConfig, Tokenizer, int, dict[str, Any]]
+
+
+def from_bytes(
+    data: bytes, max_parameters: int | None = None, header: Header | None = None
+) -> Checkpoint:
+    """`header`: what `inspect(data)` returned, when the caller has checked it already."""
+    config, tokenizer, step, extra = header or inspect(data)
     _check_size(config, max_parameters)
     tensors = load_safetensors(data)
     return _assemble(config, tokenizer, step, extra, tensors.__getitem__, list(tensors))
 
 
-def from_file(path: str | os.PathLike[str], max_parameters: int | None = None) -> Checkpoint:
-    """A checkpoint on disk (an upload spooled to a file): the header is read through an mmap,
-    the tensors one by one, so memory holds the model and one tensor at most."""
+def inspect_file(path: str | os.PathLike[str]) -> Header:
+    """`inspect` of a file on disk, read through an mmap (the file is never in memory)."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size < 8:
             inspect(b"")  # raises the "shorter than its header" error
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            config, tokenizer, step, extra = inspect(view)
+            return inspect(view)
+
+
+def from_file(
+    path: str | os.PathLike[str], max_parameters: int | None = None, header: Header | None = None
+) -> Checkpoint:
+    """A checkpoint on disk (an upload spooled to a file): the header is read through an mmap,
+    the tensors one by one, so memory holds the model and one tensor at most. `header`: what
+    `inspect_file(path)` returned, when the caller has checked it already."""
+    config, tokenizer, step, extra = header or inspect_file(path)
     _check_size(config, max_parameters)
     with safe_open(str(path), framework="pt") as stored:
         names = list(stored.keys())

@@ -9,7 +9,6 @@ name the field (`checkpoint.extra.train.batch_size`).
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from pydantic import ValidationError
 from app.schemas import IMPORT_MAX_STEP, ConfigOverrides, StoredExtra
 from app.services.builder import Parts, from_checkpoint
 from app.services.errors import FieldError, validation_sentence
-from model.checkpoint import from_bytes, from_file, inspect
+from model.checkpoint import from_bytes, from_file, inspect, inspect_file
 from model.config import ModelConfig
 
 BudgetCheck = Callable[[ModelConfig, int], None]
@@ -61,35 +60,31 @@ def parse(
     device: torch.device,
     budget: BudgetCheck,
     max_step: int = IMPORT_MAX_STEP,
+    saved: bool = False,
 ) -> Parts:
     """Session parts from checkpoint bytes or a spooled upload file; nothing is allocated
-    before the header, the metadata and the memory estimate have passed. Saved sessions load
-    with `max_step` = model.checkpoint.MAX_STEP: they may have trained past the import limit."""
-    if isinstance(source, Path):
-        with open(source, "rb") as handle:
-            head = handle.read(8)
-        config, _, step, extra = _inspect_file(source) if len(head) == 8 else inspect(head)
-    else:
-        config, _, step, extra = inspect(source)
-    limit = max_parameters
-    if config.parameter_count() > limit:
+    before the header, the metadata and the memory estimate have passed. The header is parsed
+    once and the parameter limit checked once, here. Saved sessions (`saved`) load with
+    `max_step` = model.checkpoint.MAX_STEP (they may have trained past the import limit) and
+    keep their history's lineage."""
+    header = inspect_file(source) if isinstance(source, Path) else inspect(source)
+    config, _, step, extra = header
+    count = config.parameter_count()
+    if count > max_parameters:
         raise FieldError(
             "checkpoint",
-            config.parameter_count(),
-            f"at most {limit:,} parameters",
-            f"the checkpoint's model has {config.parameter_count():,} parameters, over "
-            f"this server's limit of {limit:,}",
+            count,
+            f"at most {max_parameters:,} parameters",
+            f"the checkpoint's model has {count:,} parameters, over this server's limit of "
+            f"{max_parameters:,}",
         )
     stored = validate_metadata(config, step, extra, max_step)
     budget(config, stored.train.batch_size)
     if isinstance(source, Path):
-        checkpoint = from_file(source, max_parameters=limit)
+        checkpoint = from_file(source, header=header)
     else:
-        checkpoint = from_bytes(source, max_parameters=limit)
-    return from_checkpoint(checkpoint, device, fallback_text)
-
-
-def _inspect_file(path: Path) -> tuple[ModelConfig, Any, int, dict[str, Any]]:
-    """The header of a spooled upload, read through an mmap (the file is never in memory)."""
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        return inspect(view)
+        checkpoint = from_bytes(source, header=header)
+    parts = from_checkpoint(checkpoint, device, fallback_text)
+    if saved:  # which saved history belongs to these weights
+        parts.lineage = stored.lineage or None
+    return parts

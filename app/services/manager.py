@@ -44,7 +44,7 @@ from app.services.session import Session
 from app.services.specs import CreateSpec
 from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
 from app.settings import Settings
-from model.checkpoint import MAX_STEP, inspect
+from model.checkpoint import MAX_STEP
 from model.config import ModelConfig
 
 log = logging.getLogger("attnflow.sessions")
@@ -325,15 +325,11 @@ class SessionManager:
         return session
 
     def _saved_parts(self, files: SavedFiles) -> Parts:
-        _, _, _, extra = inspect(files.checkpoint)
         # the per-session limit applies to saved sessions too; the total was booked before
         limit = self.settings.max_parameters
-        parts = imports.parse(
-            files.checkpoint, files.text, limit, self.device, self._fits, max_step=MAX_STEP
+        return imports.parse(
+            files.checkpoint, files.text, limit, self.device, self._fits, MAX_STEP, saved=True
         )
-        lineage = extra.get("lineage")
-        parts.lineage = lineage if isinstance(lineage, str) and lineage else None
-        return parts
 
     async def _restore_saved(self) -> None:
         """Start-up: load the most recently used saved sessions while the server already answers
