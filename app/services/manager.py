@@ -26,22 +26,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from app.metrics import Metrics
-from app.services import imports, persister
+from app.services import imports
 from app.services.budget import MemoryBudget, OverBudget, mib
 from app.services.builder import Parts, build, resolve_device
-from app.services.errors import ServiceError, Unavailable, gone, shutting_down
+from app.services.errors import Unavailable, gone, shutting_down
 from app.services.eviction import RETRY_AFTER_S, Evictor
 from app.services.fairness import Fairness
 from app.services.lease import Leases
+from app.services.loader import Loader, interruption
 from app.services.persister import Persister
 from app.services.session import Session
 from app.services.specs import CreateSpec
-from app.services.store import SavedFiles, SessionStore, StoreError, short, valid_id
+from app.services.store import SessionStore, StoreError, short, valid_id
 from app.settings import Settings
-from model.checkpoint import MAX_STEP
 
 log = logging.getLogger("attnflow.sessions")
 GOING_AWAY = 1001  # WebSocket close code: the server is going down
@@ -68,13 +67,13 @@ class SessionManager:
         self.stopping = False
         self.reserved = 0  # slots held by sessions still being built or loaded
         self._loops: list[asyncio.Task[None]] = []  # reaper, persister, start-up restore
-        self._loading: dict[str, asyncio.Task[Session]] = {}
         self._drained = False
         s = settings
         self.budget = MemoryBudget(
             s.max_session_bytes, s.max_total_bytes, s.max_history_points, s.max_snapshots
         )
         self.evictor = Evictor(self)
+        self.loader = Loader(self)
         self.fair = Fairness(
             s.max_running, s.client_steps, s.client_window_s, self.sessions, s.session_ttl_s
         )
@@ -92,9 +91,9 @@ class SessionManager:
         """Book a session's estimate (after creation, a load, a checkpoint upload)."""
         self.budget.book(session.id, session.model.config, session.trainer.config.batch_size)
 
-    def _in_use(self) -> set[str]:
+    def in_use(self) -> set[str]:
         """Sessions the disk cap must not remove: in memory, loading or being evicted."""
-        return {*self.sessions, *self._loading, *self.evictor.leaving}
+        return {*self.sessions, *self.loader.loading, *self.evictor.leaving}
 
     @property
     def running(self) -> int:
@@ -122,9 +121,11 @@ class SessionManager:
         self.persister = Persister(store, self.metrics, self.settings.persist_every_s)
         log.info("%d saved sessions in %s", len(store), store.root)
         if not shared:  # with replicas, another may hold any of them: each loads when asked for
-            self._loops.append(asyncio.create_task(self._restore_saved(), name="session-restore"))
+            self._loops.append(
+                asyncio.create_task(self.loader.restore_saved(), name="session-restore")
+            )
         # replicas never prune: a session not in this one's memory may be in another's
-        saving = self.persister.loop(lambda: list(self.sessions.values()), self._in_use, not shared)
+        saving = self.persister.loop(lambda: list(self.sessions.values()), self.in_use, not shared)
         self._loops.append(asyncio.create_task(saving, name="session-persist"))
 
     async def drain(self, reason: str = SHUTDOWN_REASON) -> None:
@@ -138,7 +139,7 @@ class SessionManager:
         started = time.perf_counter()
         for loop_task in self._loops:
             loop_task.cancel()
-        for load in list(self._loading.values()):
+        for load in list(self.loader.loading.values()):
             load.cancel()
         sessions = list(self.sessions.values())
         streams = self.stream_clients
@@ -200,7 +201,7 @@ class SessionManager:
             self.remove(session_id, "expired")
             session = None
         elif session is None and self.store is not None:
-            session = await self._load_saved(session_id)
+            session = await self.loader.load_saved(session_id)
         if session is None:
             raise gone(f"session {session_id[:64]!r}")
         session.touch()
@@ -208,145 +209,9 @@ class SessionManager:
             self.sessions.move_to_end(session_id)
         return session
 
-    async def _load_saved(self, session_id: str) -> Session | None:
-        if self.store is None or self.stopping or not valid_id(session_id):
-            return None
-        leaving = self.evictor.leaving.get(session_id)
-        if leaving is not None:  # its save must be on disk before it is read back
-            await asyncio.shield(leaving)
-        if session_id in self.sessions:
-            return self.sessions[session_id]
-        if session_id not in self._loading and not self._lease(session_id):
-            return None
-        if session_id not in self._loading and not self.store.has(session_id):
-            self.unlease(session_id)
-            return None
-        return await self._load_once(session_id, make_room=True)
-
-    def _lease(self, session_id: str) -> bool:
-        """Shared data dir: take the session's lease before touching its files. 503 while another
-        live replica holds it (nginx tries the next upstream: docs/deploy.md); False for an id
-        that has no lease file and so was never saved by anyone."""
-        if self.leases is None:
-            return True
-        assert self.store is not None
-        if not (self.store.root / session_id).is_dir() and not self.leases.holds(session_id):
-            return False  # no lock files for ids nobody created: a 404 costs no inode
-        if not self.leases.acquire(session_id):
-            raise Unavailable(
-                f"session {short(session_id)} is held by another replica; try again in 2 s",
-                retry_after=2,
-            )
-        return True
-
     def unlease(self, session_id: str) -> None:
         if self.leases is not None:
             self.leases.release(session_id)
-
-    async def _load_once(self, session_id: str, make_room: bool) -> Session:
-        """Load a saved session; concurrent requests for the same id share one load."""
-        task = self._loading.get(session_id)
-        if task is None:
-            task = asyncio.create_task(self._load(session_id, make_room), name="session-load")
-            self._loading[session_id] = task
-
-            def done(finished: asyncio.Task[Session]) -> None:
-                self._loading.pop(session_id, None)
-                if not finished.cancelled():
-                    finished.exception()  # retrieved: every waiter re-raises it anyway
-
-            task.add_done_callback(done)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and current is not None and not current.cancelling():
-                # the shutdown stopped the load; this request itself goes on and gets an answer
-                raise shutting_down() from None
-            raise
-
-    async def _load(self, session_id: str, make_room: bool) -> Session:
-        assert self.store is not None
-        if make_room:
-            await self.evictor.make_room()
-        self.reserved += 1
-        started = time.perf_counter()
-        try:
-            files = await asyncio.to_thread(self.store.read, session_id)
-            parts = await asyncio.to_thread(self._saved_parts, files)
-            session = await Session.open(session_id, self.settings, parts, self.metrics)
-            # its last use before the restart, until it is used again (the TTL starts afresh)
-            session.used_at = self.store.last_used(session_id) or session.used_at
-            try:
-                problems = await session.worker.call(persister.restore, session, files)
-            except BaseException:
-                session.close("failed to load")
-                raise
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # whatever is wrong with the files, the server carries on
-            message = exc.message if isinstance(exc, ServiceError) else str(exc)
-            log.warning(
-                "saved session %s cannot be loaded (%s); its files stay on disk",
-                short(session_id),
-                message,
-            )
-            self.store.mark_broken(session_id)
-            self.unlease(session_id)
-            self.metrics.load_failures.inc()
-            raise gone(f"session {session_id[:64]!r}") from None
-        finally:
-            self.reserved -= 1
-        session.last_save = time.monotonic()
-        self.sessions[session_id] = session
-        self.account(session)
-        session.interrupted = _interrupted(files.meta, session.step)
-        if not make_room:  # start-up loads go most recent first: each next one is older (LRU)
-            self.sessions.move_to_end(session_id, last=False)
-        self.metrics.loads.inc()
-        for problem in problems:
-            log.warning("saved session %s: %s", short(session_id), problem)
-        log.info(
-            "session %s loaded from disk at step %d in %.0f ms (%d open)",
-            short(session_id),
-            session.step,
-            (time.perf_counter() - started) * 1000,
-            len(self.sessions),
-        )
-        return session
-
-    def _saved_parts(self, files: SavedFiles) -> Parts:
-        # the per-session limit applies to saved sessions too; the total was booked before
-        limit = self.settings.max_parameters
-        return imports.parse(
-            files.checkpoint, files.text, limit, self.device, self.budget.fits, MAX_STEP, saved=True
-        )
-
-    async def _restore_saved(self) -> None:
-        """Start-up: load the most recently used saved sessions while the server already answers
-        (a request for one that is not loaded yet loads it, or waits for its load)."""
-        assert self.store is not None
-        pruned = await asyncio.to_thread(self.store.prune, self._in_use())
-        if pruned:
-            log.info(
-                "removed %d saved sessions past ATTNFLOW_MAX_SAVED_SESSIONS=%d (least recently "
-                "used first)",
-                len(pruned),
-                self.settings.max_saved_sessions,
-            )
-        ids = self.store.by_recency()
-        for index, session_id in enumerate(ids):
-            if len(self.sessions) + self.reserved >= self.settings.max_sessions:
-                log.info(
-                    "%d saved sessions stay on disk (ATTNFLOW_MAX_SESSIONS=%d in memory); each "
-                    "loads when it is next used",
-                    len(ids) - index,
-                    self.settings.max_sessions,
-                )
-                return
-            if session_id not in self.sessions:
-                with contextlib.suppress(ServiceError):
-                    await self._load_once(session_id, make_room=False)
 
     # -- creating ------------------------------------------------------------------------------
 
@@ -428,7 +293,7 @@ class SessionManager:
 
     async def delete(self, session_id: str) -> None:
         """DELETE: out of memory and off the disk; 404 when it was in neither."""
-        loading = self._loading.get(session_id)
+        loading = self.loader.loading.get(session_id)
         if loading is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(loading)
@@ -436,25 +301,12 @@ class SessionManager:
         if leaving is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(leaving)
-        leased = session_id in self.sessions or (valid_id(session_id) and self._lease(session_id))
+        leased = session_id in self.sessions or (
+            valid_id(session_id) and self.loader.lease(session_id)
+        )
         on_disk = False
         if self.store is not None and leased:
             on_disk = await asyncio.to_thread(self.store.delete, session_id)
         session = self.remove(session_id, "deleted")  # releases the lease after the files go
         if session is None and not on_disk:
             raise gone(f"session {session_id[:64]!r}")
-
-
-def interruption(step: int) -> dict[str, Any]:
-    return {"step": step, "message": f"interrupted by a restart at step {step}"}
-
-
-def _interrupted(meta: dict[str, Any], step: int) -> dict[str, Any] | None:
-    """A session saved while its run was going comes back paused and says so; the note stays
-    until a run starts again (a second restart keeps it)."""
-    if meta.get("running") is True:
-        return interruption(step)
-    kept = meta.get("interrupted")
-    if isinstance(kept, dict) and isinstance(kept.get("step"), int):
-        return {"step": kept["step"], "message": str(kept.get("message", ""))[:200]}
-    return None

@@ -14,9 +14,10 @@ from typing import Any
 from app.metrics import Metrics
 from app.services import session_info
 from app.services.errors import NotFound
+from app.services.saved import HISTORY_FORMAT, SavedFiles, SavedState
 from app.services.session import Session
 from app.services.specs import CUSTOM
-from app.services.store import HISTORY_FORMAT, SavedFiles, SavedState, SessionStore, short
+from app.services.store import SessionStore, short
 
 log = logging.getLogger("attnflow.sessions")
 PERSIST_TICK_S = 0.25  # how often the saver looks for sessions due for a save
