@@ -79,6 +79,7 @@ BUILTIN_CORPORA: dict[str, CorpusInfo] = {
         _builtin("pairs", "Pairs: who keeps what where", _PAIRS_DESCRIPTION),
     )
 }
+DEFAULT_CORPUS = "catmat"  # the classic sentence's corpus: what `{}` creates
 
 
 def load_corpus(name: str) -> str:

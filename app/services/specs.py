@@ -11,12 +11,11 @@ from typing import Any
 
 import torch
 
-from model.data import BUILTIN_CORPORA
+from model.data import DEFAULT_CORPUS
 from model.presets import DEFAULT_PRESET
 from model.training import TrainConfig
 
 CUSTOM = "custom"
-DEFAULT_CORPUS = "catmat" if "catmat" in BUILTIN_CORPORA else next(iter(BUILTIN_CORPORA))
 
 
 @dataclass(frozen=True)
