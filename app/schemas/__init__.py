@@ -26,6 +26,7 @@ from app.schemas.requests import (
 )
 from app.schemas.responses import (
     AblationOut,
+    BlockProbe,
     CompareStarted,
     CorpusList,
     CorpusOut,
@@ -74,6 +75,7 @@ __all__ = [
     "IMPORT_MAX_STEP",
     "TENSOR",
     "AblationOut",
+    "BlockProbe",
     "CompareRequest",
     "CompareStarted",
     "ConfigOverrides",

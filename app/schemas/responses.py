@@ -194,6 +194,11 @@ class History(BaseModel):
     comparison: AblationOut | None
 
 
+class BlockProbe(BaseModel):
+    attention: list[Any] | None = Field(json_schema_extra=TENSOR, description="[heads][T][T]")
+    ffn: list[Any] | None = Field(json_schema_extra=TENSOR, description="[T][d_ff]")
+
+
 class ProbeOut(BaseModel):
     tokens: list[TokenOut]
     attention: list[Any] | None = Field(json_schema_extra=TENSOR)
@@ -202,6 +207,9 @@ class ProbeOut(BaseModel):
     )
     predictions: list[list[Prediction]] | None = Field(
         default=None, description="top-5 next tokens after each probe token"
+    )
+    blocks: list[BlockProbe] = Field(
+        default_factory=list, description="every block's attention and FFN, block 0 first"
     )
 
 

@@ -219,6 +219,13 @@ class SnapshotData:
     ffn: np.ndarray | None = None  # (T, d_ff) block 0's FFN activations on the probe
     predictions: list[list[dict[str, Any]]] | None = None  # top-5 next tokens per probe token
     state: dict[str, torch.Tensor] | None = None  # full weights; in memory only
+    # Blocks 1.. of a deeper model: (attention (H, T, T), FFN activations (T, d_ff)) each.
+    later_blocks: list[tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=list)
+
+    def blocks(self) -> list[dict[str, np.ndarray | None]]:
+        """Every block's probe attention and FFN activations, block 0 first."""
+        pairs = [(self.attention, self.ffn), *self.later_blocks]
+        return [{"attention": attention, "ffn": ffn} for attention, ffn in pairs]
 
     @property
     def state_floats(self) -> int:
@@ -235,6 +242,7 @@ class SnapshotData:
                 "attention": self.attention,
                 "ffn": self.ffn,
                 "predictions": self.predictions,
+                "blocks": self.blocks(),
             },
             "weights": self.weights,
         }

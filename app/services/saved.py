@@ -101,6 +101,10 @@ def encode_snapshots(snapshots: list[SnapshotData], every: int, lineage: str) ->
             arrays[f"{snap.step}.attention"] = np.ascontiguousarray(snap.attention, np.float32)
         if snap.ffn is not None:
             arrays[f"{snap.step}.ffn"] = np.ascontiguousarray(snap.ffn, np.float32)
+        for index, (attention, ffn) in enumerate(snap.later_blocks, start=1):
+            for kind, values in (("attention", attention), ("ffn", ffn)):
+                if values is not None:  # block 0 keeps the names files have always used
+                    arrays[f"{snap.step}.{kind}.{index}"] = np.ascontiguousarray(values, np.float32)
         for name, values in snap.weights.items():
             arrays[f"{snap.step}.w.{name}"] = np.ascontiguousarray(values, np.float32)
         # The full weights (`state`) stay in memory only: too big to rewrite on every save.
@@ -112,6 +116,7 @@ def encode_snapshots(snapshots: list[SnapshotData], every: int, lineage: str) ->
                 "record": snap.record,
                 "heldout_loss": snap.heldout_loss,
                 "predictions": snap.predictions,
+                "blocks": 1 + len(snap.later_blocks),
             }
         )
     metadata = {
@@ -147,6 +152,10 @@ def decode_snapshots(data: bytes) -> tuple[list[SnapshotData], int, str]:
                 heldout_loss=item.get("heldout_loss"),
                 ffn=arrays.get(f"{step}.ffn"),
                 predictions=item.get("predictions"),
+                later_blocks=[
+                    (arrays.get(f"{step}.attention.{i}"), arrays.get(f"{step}.ffn.{i}"))
+                    for i in range(1, int(item.get("blocks", 1)))
+                ],
             )
         )
     return snapshots, every, str(metadata.get("lineage", ""))
