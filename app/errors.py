@@ -69,9 +69,7 @@ class ApiError(Exception):
 
     @property
     def detail(self) -> str:
-        if self.field is None:
-            return self.message
-        return f"{self.field}={describe(self.value)} is not allowed: {self.message}"
+        return self.message if self.field is None else f"{self.field}: {self.message}"
 
 
 def not_found(what: str) -> ApiError:
@@ -94,13 +92,6 @@ def safe_value(value: Any) -> Any:
         return f"<{len(value):,} bytes>"
     text = scrub(repr(value))
     return text if len(text) <= _MAX_VALUE_CHARS else f"{text[:_MAX_VALUE_CHARS]}…"
-
-
-def describe(value: Any) -> str:
-    if isinstance(value, str):  # repr escapes what is not printable (lone surrogates too)
-        return repr(value if len(value) <= _MAX_VALUE_CHARS else safe_value(value))
-    shown = safe_value(value)
-    return shown if isinstance(shown, str) and not isinstance(value, str) else repr(shown)
 
 
 def error_body(detail: str, errors: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
