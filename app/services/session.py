@@ -4,9 +4,10 @@ the ablation: app.services.comparison; everything built from the model: app.serv
 
 Concurrency: every touch of the model (step, forward, weights, checkpoint) runs on the session's
 `Worker` thread, one job at a time, so no request ever sees half an update. Training is cut into
-chunks of ~`CHUNK_SECONDS`; between chunks the worker picks up queued requests (a forward pass
-during a long run waits at most one chunk) and a pause takes effect. `lock` (asyncio) gives one
-caller at a time the right to train: /train, /run, /reset and checkpoint loads queue on it.
+chunks of ~50 ms (app.services.training_loop); between chunks the worker picks up queued requests
+(a forward pass during a long run waits at most one chunk) and a pause takes effect. `lock`
+(asyncio) gives one caller at a time the right to train: /train, /run, /reset and checkpoint loads
+queue on it.
 
 `revision` counts changes, so the persister saves only sessions that changed since their last save.
 """
@@ -26,18 +27,15 @@ from app.services.comparison import Comparison, Source
 from app.services.errors import Busy, shutting_down
 from app.services.events import Diverged, Run, RunState
 from app.services.forward import ForwardOptions
-from app.services.model_state import ModelState, build_state, use_threads
+from app.services.model_state import ModelState, build_state
 from app.services.store import short
 from app.services.stream import Broadcaster
+from app.services.training_loop import diverged_fields, train_steps
 from app.services.worker import Worker
 from app.settings import Settings
-from model.divergence import RolledBack
-from model.training import StepRecord, TrainingDiverged
 from model.transformer import TransformerLM
 
 log = logging.getLogger("attnflow.session")
-CHUNK_SECONDS = 0.05
-MAX_CHUNK = 256
 
 
 class Session:
@@ -64,9 +62,9 @@ class Session:
         self.run_task: asyncio.Task[None] | None = None
         self.compare = Comparison(short(session_id), broadcaster, self._compared)
         self.closed = False
-        self._stop = threading.Event()
-        self._halt = threading.Event()  # the server is stopping: no more steps of any kind
-        self._step_seconds = 0.01
+        self.stop_event = threading.Event()
+        self.halt_event = threading.Event()  # the server is stopping: no more steps of any kind
+        self.step_seconds = 0.01  # recent seconds per training step (a running average)
         # Changes since creation (steps, loads, comparisons) and the count the last save saw.
         self.revision = 0
         self.saved_revision = -1
@@ -114,11 +112,6 @@ class Session:
         return self.trainer.step
 
     @property
-    def step_seconds(self) -> float:
-        """Recent seconds per training step (a running average)."""
-        return self._step_seconds
-
-    @property
     def running(self) -> bool:
         return self.run_task is not None and not self.run_task.done()
 
@@ -157,55 +150,6 @@ class Session:
 
     # -- training ------------------------------------------------------------------------------
 
-    def _steps(self, n: int, background: bool) -> tuple[list[StepRecord], TrainingDiverged | None]:
-        """Worker thread: up to n steps; stops early on pause (background) or divergence.
-        The thread tuner picks this chunk's thread count (and shortens it to a probe)."""
-        threads, limit = self.tuner.choose()
-        use_threads(threads)
-        self.worker.threads = threads
-        n = min(n, limit or n)
-        started = time.perf_counter()
-        records: list[StepRecord] = []
-        try:
-            for _ in range(n):
-                if (background and self._stop.is_set()) or self._halt.is_set():
-                    break
-                records.append(self.trainer.train_step())
-        except TrainingDiverged as exc:
-            return records, exc
-        finally:
-            self.tuner.report(threads, [r.time_ms / 1000 for r in records])
-            if records:  # a running average of step time sizes the next chunk
-                self.revision += 1
-                per_step = (time.perf_counter() - started) / len(records)
-                self._step_seconds = 0.7 * self._step_seconds + 0.3 * per_step
-        return records, None
-
-    def _chunk(self, remaining: int) -> int:
-        return max(1, min(remaining, MAX_CHUNK, int(CHUNK_SECONDS / self._step_seconds)))
-
-    async def _train(
-        self, steps: int, background: bool, keep: bool
-    ) -> tuple[list[StepRecord], int, TrainingDiverged | None]:
-        kept: list[StepRecord] = []
-        done = 0
-        while done < steps and not (background and self._stop.is_set()):
-            if self._halt.is_set():
-                break
-            records, diverged = await self.worker.call(
-                self._steps, self._chunk(steps - done), background
-            )
-            done += len(records)
-            if self.metrics is not None:
-                self.metrics.count_steps(len(records))
-            if keep:
-                kept.extend(records)
-            if diverged is not None:
-                return kept, done, diverged
-            if not records:
-                break
-        return kept, done, None
-
     async def train(self, steps: int, lr: float | None) -> dict[str, Any]:
         self._refuse_if_running("train")
         async with self.lock:
@@ -213,7 +157,7 @@ class Session:
             if lr is not None:
                 await self.worker.call(self.trainer.set_lr, lr)
             first_eval = self.log.n_evals()
-            records, _, diverged = await self._train(steps, background=False, keep=True)
+            records, _, diverged = await train_steps(self, steps, background=False, keep=True)
         self.touch()
         return {
             "records": records,
@@ -223,12 +167,12 @@ class Session:
         }
 
     def start_run(self, steps: int, lr: float | None) -> None:
-        if self._halt.is_set():
+        if self.halt_event.is_set():
             raise shutting_down()
         self._refuse_if_running("start a run")
         if self.lock.locked():
             raise Busy("cannot start a run while another training call is in progress")
-        self._stop.clear()
+        self.stop_event.clear()
         self.run_task = asyncio.create_task(self._run(steps, lr), name=f"run-{self.id[:6]}")
 
     async def _run(self, steps: int, lr: float | None) -> None:
@@ -239,7 +183,7 @@ class Session:
                 if lr is not None:
                     await self.worker.call(self.trainer.set_lr, lr)
                 self._publish_run("started", f"running up to {steps} steps")
-                _, done, diverged = await self._train(steps, background=True, keep=False)
+                _, done, diverged = await train_steps(self, steps, background=True, keep=False)
                 if diverged is not None:
                     state, message = "diverged", str(diverged)
                     self.broadcaster.publish(Diverged(**diverged_fields(diverged)))
@@ -259,7 +203,7 @@ class Session:
     async def pause(self) -> None:
         task = self.run_task
         if task is not None and not task.done():
-            self._stop.set()
+            self.stop_event.set()
             await asyncio.wait({task})  # not cancelled with this request if the client leaves
 
     def _publish_run(self, state: RunState, message: str) -> None:
@@ -328,28 +272,17 @@ class Session:
     def halt(self) -> list[asyncio.Task[None]]:
         """Stop every kind of training at the next step boundary (shutdown); returns the tasks
         to wait for. Requests still get answers; new runs are refused with 503."""
-        self._halt.set()
-        self._stop.set()
+        self.halt_event.set()
+        self.stop_event.set()
         self.compare.stop()
         tasks = (self.run_task, self.compare.task)
         return [t for t in tasks if t is not None and not t.done()]
 
     def close(self, reason: str, code: int = 1000) -> None:
         self.closed = True
-        self._stop.set()
+        self.stop_event.set()
         self.compare.cancel()
         if self.run_task is not None and not self.run_task.done():
             self.run_task.cancel()
         self.broadcaster.close(reason, code)
         self.worker.shutdown()
-
-
-def diverged_fields(exc: TrainingDiverged) -> dict[str, Any]:
-    """/train's `diverged` object; the stream's `diverged` message has the same fields."""
-    rolled_back_to = exc.rolled_back_to if isinstance(exc, RolledBack) else None
-    return {
-        "step": exc.step,
-        "loss": exc.loss,
-        "rolled_back_to": rolled_back_to,
-        "message": str(exc),
-    }
