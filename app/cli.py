@@ -60,15 +60,12 @@ def data_dir_line(settings: Settings) -> str:
 
 def train(args: argparse.Namespace) -> int:
     import torch
-    from pydantic import ValidationError
     from tqdm import tqdm
 
-    from app.errors import ApiError
-    from app.schemas import OptimizerSettings, SessionCreate
     from app.services.builder import build
+    from app.services.specs import CreateSpec, checkpoint_extra
     from app.services.worker import threads_for
     from model.checkpoint import to_bytes
-    from model.config import ConfigError
     from model.training import Trainer, TrainingDiverged
 
     if args.steps < 1:
@@ -76,16 +73,16 @@ def train(args: argparse.Namespace) -> int:
         return 2
     try:
         text = args.text.read_text(encoding="utf-8") if args.text else None
-        request = SessionCreate(
+        spec = CreateSpec(
             preset=args.preset,
             corpus=args.corpus,
             text=text,
             tokenizer=args.tokenizer,
             seed=args.seed,
-            optimizer=OptimizerSettings(lr=args.lr),
+            optimizer={"lr": args.lr},
         )
-        parts = build(request, get_settings().max_parameters, torch.device("cpu"))
-    except (ValidationError, ApiError, ConfigError, ValueError, OSError) as exc:
+        parts = build(spec, get_settings().max_parameters, torch.device("cpu"))
+    except (ValueError, OSError) as exc:  # model.errors.FieldError is a ValueError
         print(f"attnflow train: {exc}", file=sys.stderr)
         return 2
     settings = get_settings()
@@ -116,7 +113,7 @@ def train(args: argparse.Namespace) -> int:
         parts.model,
         parts.tokenizer,
         trainer.step,
-        extra=parts.spec.to_extra(parts.text),
+        extra=checkpoint_extra(parts.spec, parts.text, trainer.config, trainer.generator),
         optimizer=trainer.optimizer,
     )
     args.out.write_bytes(data)

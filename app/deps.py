@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path
 from starlette.requests import HTTPConnection
 
-from app.errors import ApiError
+from app.services.errors import ServiceError
 from app.services.manager import SessionManager
 from app.services.session import Session
 from app.services.watch import Access, ReadOnly, WatchLinks, hide_id
@@ -58,7 +58,7 @@ async def get_access(session_id: SessionId, manager: ManagerDep, links: WatchDep
         return Access(await manager.get(session_id))
     try:
         return Access(await manager.get(target), token=session_id)
-    except ApiError as exc:  # its words name the session: say the token instead
+    except ServiceError as exc:  # its words name the session: say the token instead
         raise hide_id(exc, target, session_id) from None
 
 

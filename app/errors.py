@@ -2,6 +2,9 @@
 
 The page shows `message` next to the input named by `field`, so every handler here names the
 field, the value it got and what is allowed; nothing a user can send should end in a 500.
+
+This is the one place where domain errors become HTTP statuses (`STATUS`): services and model/
+raise `FieldError`, `CheckpointError` and the `ServiceError` kinds, never anything of HTTP.
 """
 
 from __future__ import annotations
@@ -17,16 +20,35 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.responses import OrjsonResponse
+from app.services.errors import (
+    Busy,
+    Forbidden,
+    NotFound,
+    OverLimit,
+    RateLimited,
+    ServiceError,
+    Unavailable,
+    validation_sentence,
+)
 from model.checkpoint import CheckpointError
-from model.config import ConfigError
+from model.errors import FieldError
 
 log = logging.getLogger("attnflow.errors")
-
-# "lr=inf is not allowed: a finite number > 0" -- the convention of model/ error messages.
-_FIELD_MESSAGE = re.compile(
-    r"^(?P<field>[A-Za-z_][\w.]*)=(?P<value>.*?) is not allowed: (?P<why>.*)$"
-)
 _MAX_VALUE_CHARS = 120
+
+# Domain error -> HTTP status; the first class in an error's MRO that is here decides.
+STATUS: dict[type[Exception], int] = {
+    Forbidden: 403,
+    NotFound: 404,
+    Busy: 409,
+    OverLimit: 413,
+    FieldError: 422,
+    CheckpointError: 422,
+    RateLimited: 429,
+    Unavailable: 503,
+    ServiceError: 400,  # every service error is one of the kinds above; this is the fallback
+    ValueError: 422,  # a value model code refused without naming a field
+}
 
 
 class ApiError(Exception):
@@ -49,9 +71,7 @@ class ApiError(Exception):
 
     @property
     def detail(self) -> str:
-        if self.field is None:
-            return self.message
-        return f"{self.field}={describe(self.value)} is not allowed: {self.message}"
+        return self.message if self.field is None else f"{self.field}: {self.message}"
 
 
 def not_found(what: str) -> ApiError:
@@ -74,13 +94,6 @@ def safe_value(value: Any) -> Any:
         return f"<{len(value):,} bytes>"
     text = scrub(repr(value))
     return text if len(text) <= _MAX_VALUE_CHARS else f"{text[:_MAX_VALUE_CHARS]}…"
-
-
-def describe(value: Any) -> str:
-    if isinstance(value, str):  # repr escapes what is not printable (lone surrogates too)
-        return repr(value if len(value) <= _MAX_VALUE_CHARS else safe_value(value))
-    shown = safe_value(value)
-    return shown if isinstance(shown, str) and not isinstance(value, str) else repr(shown)
 
 
 def error_body(detail: str, errors: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
@@ -132,20 +145,21 @@ def _validation_item(error: Mapping[str, Any]) -> dict[str, Any]:
         reason = (error.get("ctx") or {}).get("error", "")
         position = error["loc"][-1] if len(error.get("loc", ())) > 1 else "?"
         return _item("body", None, f"the body is not valid JSON ({reason} at character {position})")
+    field = _field_of(error.get("loc", ()))
     value = None if error.get("type") == "missing" else error.get("input")
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        message = "this field is required"
-    return _item(_field_of(error.get("loc", ())), value, message)
+    return _item(field, value, validation_sentence(field.rsplit(".", 1)[-1], error))
 
 
 async def validation_handler(request: Request, exc: Exception) -> OrjsonResponse:
     assert isinstance(exc, RequestValidationError)
-    items = [_validation_item(e) for e in exc.errors()]
-    first = items[0] if items else _item("body", None, "invalid request")
-    detail = f"{first['field']}={describe(first['value'])} is not allowed: {first['message']}"
-    if first["value"] is None:
-        detail = f"{first['field']}: {first['message']}"
+    errors = list(exc.errors())
+    items = [_validation_item(e) for e in errors]
+    if not items:
+        return error_response(422, "invalid request", [_item("body", None, "invalid request")])
+    first = errors[0]
+    detail = items[0]["message"]
+    if first.get("type") != "json_invalid":
+        detail = validation_sentence(items[0]["field"], first)
     return error_response(422, detail, items)
 
 
@@ -155,35 +169,27 @@ async def api_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
     return error_response(exc.status_code, exc.detail, items, headers=exc.headers or None)
 
 
-async def config_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
-    assert isinstance(exc, ConfigError)
-    field = f"config.{exc.field}"
-    return error_response(
-        422,
-        f"{field}={exc.value!r} is not allowed: {exc.allowed}",
-        [_item(field, exc.value, exc.allowed)],
-    )
+def status_of(exc: Exception) -> int:
+    return next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
 
 
-async def checkpoint_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
-    assert isinstance(exc, CheckpointError)
-    field = f"checkpoint.{exc.field}" if exc.field else "checkpoint"
-    return error_response(422, f"checkpoint refused: {exc}", [_item(field, None, str(exc))])
-
-
-async def read_only_handler(request: Request, exc: Exception) -> OrjsonResponse:
-    """A watch token on a route that changes the session (app.services.watch)."""
-    return error_response(403, str(exc), [_item(None, None, str(exc))])
-
-
-async def value_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
-    """ValueErrors from model code carry 'field=value is not allowed: why' or a plain sentence."""
-    message = str(exc)
+async def domain_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
+    """Every domain error: its status from `STATUS`, its field, value and sentence as is."""
+    status = status_of(exc)
+    if isinstance(exc, FieldError):
+        leaf = exc.field.rsplit(".", 1)[-1]
+        items = [_item(exc.field, exc.value, exc.sentence(leaf))]
+        return error_response(status, exc.sentence(exc.field), items)
+    if isinstance(exc, CheckpointError):
+        field = f"checkpoint.{exc.field}" if exc.field else "checkpoint"
+        return error_response(status, f"checkpoint refused: {exc}", [_item(field, None, str(exc))])
+    if isinstance(exc, ServiceError):
+        items = [_item(exc.field, exc.value, exc.message)] if exc.field is not None else []
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return error_response(status, exc.message, items, headers=headers)
+    message = str(exc)  # a plain ValueError: a sentence, without a field to point at
     log.info("value error on %s %s: %s", request.method, request.url.path, message)
-    match = _FIELD_MESSAGE.match(message)
-    if match:
-        return error_response(422, message, [_item(match["field"], match["value"], match["why"])])
-    return error_response(422, message, [_item(None, None, message)])
+    return error_response(status, message, [_item(None, None, message)])
 
 
 # FastAPI's words when a JSON body cannot even be decoded (e.g. it is not UTF-8).
@@ -220,13 +226,9 @@ async def http_error_handler(request: Request, exc: Exception) -> OrjsonResponse
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers; the more specific exception classes win over ValueError."""
+    """Register the handlers; Starlette picks the most specific class in an error's MRO."""
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(ApiError, api_error_handler)
-    app.add_exception_handler(ConfigError, config_error_handler)
-    app.add_exception_handler(CheckpointError, checkpoint_error_handler)
-    app.add_exception_handler(ValueError, value_error_handler)
-    from app.services.watch import ReadOnly  # here: that module raises this one's ApiError
-
-    app.add_exception_handler(ReadOnly, read_only_handler)
+    for kind in STATUS:
+        app.add_exception_handler(kind, domain_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

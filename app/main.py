@@ -23,6 +23,7 @@ from app.routers import (
     catalog,
     checkpoint,
     compare,
+    events,
     forward,
     gradcheck,
     health,
@@ -53,6 +54,7 @@ ROUTERS = (
     compare,
     stream,
     watch,
+    events,
     pages,
 )
 

@@ -40,8 +40,8 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.schemas import SessionCreate  # noqa: E402
 from app.services.builder import build  # noqa: E402
+from app.services.specs import CreateSpec  # noqa: E402
 from bench.plain_lm import PlainTraining  # noqa: E402
 from model.presets import get_preset  # noqa: E402
 from model.training import TrainConfig, Trainer  # noqa: E402
@@ -68,7 +68,7 @@ def timed(fn: Callable[[], object]) -> float:
 def independent_loop(steps: int, preset: str = "tiny") -> float:
     """bench/plain_lm.py on the same corpus and shapes, torch's default thread count."""
     torch.set_num_threads(CORES)
-    parts = build(SessionCreate(preset=preset), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(preset=preset), 10**9, torch.device("cpu"))
     spec = get_preset(preset)
     ids = torch.cat([parts.data.train, parts.data.heldout])
     loop = PlainTraining(ids, spec.model, spec.batch_size, spec.lr)
@@ -80,7 +80,7 @@ def plain_loop(
 ) -> float:
     """The same model and batches, trained by a bare loop: AdamW, no records, no callbacks."""
     torch.set_num_threads(threads)
-    parts = build(SessionCreate(preset=preset, precision="fp32"), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(preset=preset, precision="fp32"), 10**9, torch.device("cpu"))
     model, config = parts.model, parts.spec.train
     optimizer = torch.optim.AdamW(
         model.parameters(),
@@ -109,7 +109,7 @@ def plain_loop(
 def trainer_loop(steps: int, threads: int, eval_every: int = 25) -> float:
     """The model's instrumented Trainer (per-parameter records, held-out evals), without the app."""
     torch.set_num_threads(threads)
-    parts = build(SessionCreate(), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(), 10**9, torch.device("cpu"))
     config = TrainConfig(**{**parts.spec.train.to_dict(), "eval_every": eval_every})
     trainer = Trainer(parts.model, parts.data, config)
     return timed(lambda: trainer.run(steps))

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from typing import Any, Protocol, get_type_hints
+from typing import Any, get_type_hints
 
 import torch
 from safetensors import safe_open
@@ -22,27 +21,16 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from model.config import ConfigError, ModelConfig
+from model.safetensors_header import Buffer, CheckpointError, parse_json, read_header
 from model.tokenizer import Tokenizer
 from model.transformer import TransformerLM
 
 FORMAT = "attnflow-checkpoint"
 VERSION = "1"
-MAX_HEADER_BYTES = 4 * 1024 * 1024
 OPTIM_MOMENTS = ("exp_avg", "exp_avg_sq")
 DTYPE_SIZES = {"F32": 4}
-ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
-MAX_DIMS = 8
 # Steps are JSON integers on the page too: beyond 2**53 JavaScript cannot count them exactly.
 MAX_STEP = 2**53
-
-
-class CheckpointError(ValueError):
-    """A file that is not a valid attnflow checkpoint; the message says what is wrong and
-    `field` names the part of the file (e.g. `tensors.lm_head.weight.shape`, `config.d_model`)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
@@ -99,101 +87,6 @@ def _optimizer_tensors(
     return out
 
 
-class Buffer(Protocol):
-    """bytes, or an mmap of an uploaded file: only its length and slices are read."""
-
-    def __len__(self) -> int: ...
-    def __getitem__(self, index: slice, /) -> bytes: ...
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _check_entry(name: str, entry: object) -> None:
-    """One tensor entry of the safetensors grammar: {dtype: str, shape: [n >= 0, ...],
-    data_offsets: [start, end]}, nothing else; any other JSON value is a CheckpointError."""
-    where = f"tensors.{name}"
-    if not isinstance(entry, dict):
-        raise CheckpointError(
-            f"tensor {name!r} must be an object with dtype, shape and data_offsets, found "
-            f"{type(entry).__name__}",
-            where,
-        )
-    unknown = sorted(set(entry) - ENTRY_KEYS)
-    if unknown or not isinstance(entry.get("dtype"), str):
-        raise CheckpointError(
-            f"tensor {name!r} must have exactly the keys {sorted(ENTRY_KEYS)} with a string "
-            f"dtype (found keys {sorted(entry)[:5]})",
-            where,
-        )
-    shape = entry.get("shape")
-    if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(map(_is_count, shape))):
-        raise CheckpointError(
-            f"tensor {name!r} has shape {shape!r:.80}: a list of at most {MAX_DIMS} integers >= 0",
-            f"{where}.shape",
-        )
-    offsets = entry.get("data_offsets")
-    if not (
-        isinstance(offsets, list)
-        and len(offsets) == 2
-        and all(map(_is_count, offsets))
-        and offsets[0] <= offsets[1]
-    ):
-        raise CheckpointError(
-            f"tensor {name!r} has data_offsets {offsets!r:.80}: [start, end] with "
-            "0 <= start <= end",
-            f"{where}.data_offsets",
-        )
-
-
-def _check_metadata(metadata: object) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise CheckpointError(
-            f"__metadata__ must be an object of strings, found {type(metadata).__name__}",
-            "__metadata__",
-        )
-    for key, value in metadata.items():
-        if not isinstance(value, str):
-            raise CheckpointError(
-                f"__metadata__ value {key!r:.80} must be a string, found {type(value).__name__}",
-                f"__metadata__.{key}",
-            )
-    return metadata
-
-
-def read_header(data: Buffer) -> tuple[dict[str, Any], dict[str, str], int]:
-    """(tensor entries, metadata, data start) of a safetensors file; reads no tensor. Every part
-    of the header grammar is checked here, so later code meets only well-typed entries."""
-    if len(data) < 8:
-        raise CheckpointError("not a safetensors file: shorter than its 8-byte header length")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > MAX_HEADER_BYTES or 8 + header_len > len(data):
-        raise CheckpointError(
-            "not a safetensors file: the first 8 bytes do not give a header length that fits "
-            f"the file ({header_len} bytes claimed, file is {len(data)} bytes)"
-        )
-    header = _json(data[8 : 8 + header_len], "header")
-    if not isinstance(header, dict):
-        raise CheckpointError("not a safetensors file: header is not a JSON object")
-    metadata = _check_metadata(header.pop("__metadata__", None))
-    for name, entry in header.items():
-        _check_entry(name, entry)
-    return header, metadata, 8 + header_len
-
-
-def _json(text: bytes | str, what: str) -> Any:
-    """JSON from a checkpoint, or a CheckpointError (deep nesting included)."""
-    try:
-        return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(
-            f"checkpoint {what} is malformed: not JSON ({str(exc)[:120]})", what
-        ) from None
-
-
 def _check_config_types(values: object) -> dict[str, Any]:
     """The stored config's JSON types must be the dataclass's: `"no"` is not a bool, 1.0 not
     an int (ModelConfig itself only range-checks the numbers)."""
@@ -231,9 +124,9 @@ def _parse_metadata(metadata: dict[str, str]) -> tuple[ModelConfig, Tokenizer, i
     missing = [key for key in ("config", "tokenizer", "step") if key not in metadata]
     if missing:
         raise CheckpointError(f"checkpoint metadata lacks {missing}", "__metadata__")
-    config_dict = _check_config_types(_json(metadata["config"], "config"))
+    config_dict = _check_config_types(parse_json(metadata["config"], "config"))
     try:
-        tokenizer = Tokenizer.from_dict(_json(metadata["tokenizer"], "tokenizer"))
+        tokenizer = Tokenizer.from_dict(parse_json(metadata["tokenizer"], "tokenizer"))
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint tokenizer is invalid: {exc}", "tokenizer") from None
     step_text = metadata["step"]
@@ -242,7 +135,7 @@ def _parse_metadata(metadata: dict[str, str]) -> tuple[ModelConfig, Tokenizer, i
     step = int(step_text)
     if step > MAX_STEP:
         raise CheckpointError(f"step={step} is not allowed: at most {MAX_STEP} (2**53)", "step")
-    extra = _json(metadata.get("extra", "{}"), "extra")
+    extra = parse_json(metadata.get("extra", "{}"), "extra")
     if not isinstance(extra, dict):
         raise CheckpointError("checkpoint extra must be a JSON object", "extra")
     try:
@@ -372,21 +265,35 @@ def _assemble(
     return Checkpoint(model, tokenizer, step, extra, optimizer_state)
 
 
-def from_bytes(data: bytes, max_parameters: int | None = None) -> Checkpoint:
-    config, tokenizer, step, extra = inspect(data)
+Header = tuple[ModelConfig, Tokenizer, int, dict[str, Any]]
+
+
+def from_bytes(
+    data: bytes, max_parameters: int | None = None, header: Header | None = None
+) -> Checkpoint:
+    """`header`: what `inspect(data)` returned, when the caller has checked it already."""
+    config, tokenizer, step, extra = header or inspect(data)
     _check_size(config, max_parameters)
     tensors = load_safetensors(data)
     return _assemble(config, tokenizer, step, extra, tensors.__getitem__, list(tensors))
 
 
-def from_file(path: str | os.PathLike[str], max_parameters: int | None = None) -> Checkpoint:
-    """A checkpoint on disk (an upload spooled to a file): the header is read through an mmap,
-    the tensors one by one, so memory holds the model and one tensor at most."""
+def inspect_file(path: str | os.PathLike[str]) -> Header:
+    """`inspect` of a file on disk, read through an mmap (the file is never in memory)."""
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size < 8:
             inspect(b"")  # raises the "shorter than its header" error
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            config, tokenizer, step, extra = inspect(view)
+            return inspect(view)
+
+
+def from_file(
+    path: str | os.PathLike[str], max_parameters: int | None = None, header: Header | None = None
+) -> Checkpoint:
+    """A checkpoint on disk (an upload spooled to a file): the header is read through an mmap,
+    the tensors one by one, so memory holds the model and one tensor at most. `header`: what
+    `inspect_file(path)` returned, when the caller has checked it already."""
+    config, tokenizer, step, extra = header or inspect_file(path)
     _check_size(config, max_parameters)
     with safe_open(str(path), framework="pt") as stored:
         names = list(stored.keys())

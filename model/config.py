@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
+from model.errors import FieldError
+
 Activation = Literal["gelu", "relu"]
 NormPlacement = Literal["pre", "post", "none"]
 
@@ -14,14 +16,8 @@ NORM_PLACEMENTS: tuple[str, ...] = ("pre", "post", "none")
 MAX_BLOCKS = 4
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; names the field, the value and what is allowed."""
-
-    def __init__(self, field: str, value: object, allowed: str) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field}={value!r} is not allowed: {allowed}")
+class ConfigError(FieldError):
+    """A model config value that cannot work; names the field, the value and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,8 @@ class ModelConfig:
             raise ConfigError(
                 "d_model",
                 self.d_model,
-                f"a multiple of n_heads={self.n_heads} (each head gets d_model / n_heads dims)",
+                # each head gets d_model / n_heads dims
+                f"a multiple of n_heads ({self.n_heads})",
             )
         if self.activation not in ACTIVATIONS:
             raise ConfigError("activation", self.activation, f"one of {list(ACTIVATIONS)}")
@@ -101,7 +98,13 @@ class ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(unknown[0], values[unknown[0]], f"a field of {sorted(known)}")
+            name = unknown[0]
+            raise ConfigError(
+                name,
+                values[name],
+                f"a field of {sorted(known)}",
+                f"{name} is not a model setting; the settings are {sorted(known)}",
+            )
         return cls(**values)
 
     def with_changes(self, **changes: Any) -> ModelConfig:

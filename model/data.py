@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from model.errors import FieldError
 from model.tokenizer import Tokenizer, TokenKind
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpora"
@@ -78,13 +79,20 @@ BUILTIN_CORPORA: dict[str, CorpusInfo] = {
         _builtin("pairs", "Pairs: who keeps what where", _PAIRS_DESCRIPTION),
     )
 }
+DEFAULT_CORPUS = "catmat"  # the classic sentence's corpus: what `{}` creates
 
 
 def load_corpus(name: str) -> str:
     """Text of a built-in corpus; ValueError listing the allowed names otherwise."""
     info = BUILTIN_CORPORA.get(name)
     if info is None or info.path is None:
-        raise ValueError(f"unknown corpus {name!r}; allowed names: {sorted(BUILTIN_CORPORA)}")
+        allowed = sorted(BUILTIN_CORPORA)
+        raise FieldError(
+            "corpus",
+            name,
+            f"one of {allowed}",
+            f"unknown corpus {name!r}; allowed names: {allowed}",
+        )
     return info.path.read_text(encoding="utf-8")
 
 
@@ -94,18 +102,21 @@ def validate_user_text(text: str, kind: TokenKind = "word") -> str:
     Tokens are counted after `kind`-level normalisation, so punctuation-only or
     emoji-only text is rejected as too short.
     """
+    allowed = f"at least {MIN_USER_TOKENS} tokens and at most {MAX_USER_TEXT_CHARS:,} characters"
     if not isinstance(text, str):
-        raise ValueError(f"text must be a string, got {type(text).__name__}")
+        raise FieldError("text", text, allowed, f"text must be a string, got {type(text).__name__}")
     if not text.strip():
-        raise ValueError("text is empty; paste at least a few sentences")
+        raise FieldError("text", text, allowed, "text is empty; paste at least a few sentences")
     if len(text) > MAX_USER_TEXT_CHARS:
-        raise ValueError(f"text has {len(text):,} characters; the limit is {MAX_USER_TEXT_CHARS:,}")
+        message = f"text has {len(text):,} characters; the limit is {MAX_USER_TEXT_CHARS:,}"
+        raise FieldError("text", text, allowed, message)
     n_tokens = len(Tokenizer(kind, ("<unk>",)).split(text))
     if n_tokens < MIN_USER_TOKENS:
-        raise ValueError(
+        message = (
             f"text has {n_tokens} {kind} tokens after normalisation; "
             f"at least {MIN_USER_TOKENS} are needed"
         )
+        raise FieldError("text", text, allowed, message)
     return text
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from model.errors import FieldError
 from model.training import Trainer
 from model.transformer import TransformerLM
 
@@ -69,17 +70,16 @@ def checkable(model: TransformerLM) -> dict[str, tuple[int, int]]:
 
 
 def check_entry(model: TransformerLM, parameter: str, row: int, col: int) -> None:
-    """ValueError in the 'field=value is not allowed: why' form for an entry that does not exist."""
+    """A FieldError naming the field and what is allowed, for an entry that does not exist."""
     shapes = checkable(model)
     if parameter not in shapes:
-        raise ValueError(f"parameter={parameter!r} is not allowed: one of {sorted(shapes)}")
+        raise FieldError("parameter", parameter, f"one of {sorted(shapes)}")
     rows, cols = shapes[parameter]
     for field, index, size in (("row", row, rows), ("col", col, cols)):
         if not 0 <= index < size:
-            raise ValueError(
-                f"{field}={index!r} is not allowed: an integer in [0, {size - 1}] "
-                f"({parameter} is stored (out, in) = ({rows}, {cols}))"
-            )
+            stored = f"{parameter} is stored (out, in) = ({rows}, {cols})"
+            allowed = f"an integer in [0, {size - 1}] ({stored})"
+            raise FieldError(field, index, allowed)
 
 
 def next_batch(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import torch
 
+from model.errors import FieldError
+
 PRECISIONS = ("fp32", "bf16")
 REQUESTS = ("auto", *PRECISIONS)
 AUTO_BF16_MIN_D_MODEL = 256
@@ -31,7 +33,7 @@ def fast_bf16(device: torch.device) -> bool:
 def resolve_precision(requested: str, device: torch.device, d_model: int) -> str:
     """The precision to train in (fp32 or bf16) for a request of auto, fp32 or bf16."""
     if requested not in REQUESTS:
-        raise ValueError(f"precision={requested!r} is not allowed: one of {REQUESTS}")
+        raise FieldError("precision", requested, f"one of {list(REQUESTS)}")
     if requested != "auto":
         return requested
     return "bf16" if fast_bf16(device) and d_model >= AUTO_BF16_MIN_D_MODEL else "fp32"

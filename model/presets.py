@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.errors import FieldError
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -52,4 +54,9 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"preset={name!r} is unknown: choose one of {sorted(PRESETS)}") from None
+        raise FieldError(
+            "preset",
+            name,
+            f"one of {sorted(PRESETS)}",
+            f"preset {name!r} is unknown: choose one of {sorted(PRESETS)}",
+        ) from None

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import torch
 
 from model.data import TokenStream
+from model.errors import FieldError
 from model.flat import FlatParameters
 from model.precision import PRECISIONS, autocast
 from model.transformer import TransformerLM
@@ -40,6 +41,10 @@ class TrainingDiverged(RuntimeError):
             f"training diverged at step {step} ({reason}, loss={loss}); the weights are kept "
             "as they were after the last good step. Try a smaller learning rate."
         )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -63,22 +68,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("lr", "eps"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}={value!r} is not allowed: a finite number > 0")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(
-                f"weight_decay={self.weight_decay!r} is not allowed: a finite number >= 0"
-            )
+            if not (_is_number(value) and math.isfinite(value) and value > 0):
+                raise FieldError(name, value, "a finite number greater than 0")
+        if not (_is_number(self.weight_decay) and 0 <= self.weight_decay < math.inf):
+            raise FieldError("weight_decay", self.weight_decay, "a finite number >= 0")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value < 1):
-                raise ValueError(f"{name}={value!r} is not allowed: a number in [0, 1)")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} is not allowed: an integer >= 1")
-        if self.eval_every < 0 or self.eval_batches < 1:
-            raise ValueError("eval_every must be >= 0 and eval_batches >= 1")
+            if not (_is_number(value) and 0 <= value < 1):
+                raise FieldError(name, value, "a number from 0 up to (not including) 1")
+        for name, minimum in (("batch_size", 1), ("eval_every", 0), ("eval_batches", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise FieldError(name, value, f"a whole number >= {minimum}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r} is not allowed: one of {PRECISIONS}")
+            raise FieldError("precision", self.precision, f"one of {list(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,7 +175,7 @@ class Trainer:
 
     def set_lr(self, lr: float) -> None:
         if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr={lr!r} is not allowed: a finite number > 0")
+            raise FieldError("lr", lr, "a finite number greater than 0")
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.config = TrainConfig(**{**self.config.to_dict(), "lr": lr})

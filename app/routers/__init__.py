@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import ApiError
 from app.schemas import ErrorBody
+from model.errors import FieldError
 
 _DESCRIPTIONS = {
     404: "no such session (unknown id, deleted, expired or evicted)",
@@ -24,7 +24,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 def check_steps(steps: int, limit: int, per: str) -> int:
     """The step count of a request, or a 422 naming the limit (a setting, so not in the schema)."""
     if steps > limit:
-        raise ApiError(422, f"at most {limit} per {per}", "steps", steps)
+        raise FieldError("steps", steps, f"at most {limit} per {per}")
     return steps
 
 

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.deps import SettingsDep, ViewDep
-from app.errors import ApiError
 from app.responses import JsonBytes
 from app.routers import BODY_ERRORS
 from app.schemas import ForwardRequest, ForwardResult
@@ -15,6 +14,7 @@ from app.services.budget import forward_estimate, refuse_over
 from app.services.forward import ForwardOptions
 from app.services.session import Session
 from app.settings import Settings
+from model.errors import FieldError
 
 router = APIRouter(prefix="/api/sessions", tags=["forward"])
 
@@ -51,7 +51,9 @@ def checked_options(
     """A forward request's options, after its text length and its trace's memory estimate
     passed the server's limits (the live model and a stored step share these checks)."""
     if len(body.text) > settings.max_text_chars:
-        raise ApiError(422, f"at most {settings.max_text_chars} characters", "text", body.text)
+        limit = settings.max_text_chars
+        message = f"text must be at most {limit:,} characters; it has {len(body.text):,}"
+        raise FieldError("text", body.text, f"at most {limit:,} characters", message)
     # tokens <= characters for both tokenizers: the estimate is an upper bound
     trace = forward_estimate(
         session.model.config, len(body.text), full, digits, settings.max_trace_floats, max_dim

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Response
 from app.deps import AccessDep, ManagerDep, OwnedId, SessionDep, WatchDep
 from app.routers import SESSION_ERRORS, errors
 from app.schemas import SessionCreate, SessionInfo
+from app.services.specs import CreateSpec
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -18,8 +19,17 @@ async def create_session(
     manager: ManagerDep, request: Annotated[SessionCreate | None, Body()] = None
 ) -> dict[str, Any]:
     """Create a session: a fresh model, its tokenizer and corpus, and an optimiser."""
-    session = await manager.create(request or SessionCreate())
+    session = await manager.create(spec_of(request or SessionCreate()))
     return session.info()
+
+
+def spec_of(request: SessionCreate) -> CreateSpec:
+    """The request body as the plain spec the services take."""
+    return CreateSpec(
+        **request.model_dump(exclude={"config", "optimizer"}),
+        config=request.config.model_dump(exclude_none=True),
+        optimizer=request.optimizer.model_dump(exclude_none=True),
+    )
 
 
 @router.get("/{session_id}", response_model=SessionInfo, responses=SESSION_ERRORS)

@@ -9,8 +9,9 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.deps import ManagerDep, SessionId, SettingsDep, WatchDep, get_access
-from app.errors import ApiError
 from app.responses import dumps
+from app.services.errors import ServiceError
+from app.services.events import Bye, Hello
 from app.services.stream import Watcher
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
@@ -60,20 +61,19 @@ async def stream(
     await websocket.accept()
     try:
         access = await get_access(session_id, manager, links)  # its id, or a watch token
-    except ApiError as exc:
-        await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
+    except ServiceError as exc:
+        await websocket.send_text(dumps(Bye(reason=exc.message)).decode())
         await websocket.close(code=SESSION_GONE)
         return
     session = access.session
     watcher = session.broadcaster.subscribe()
     links.attach(access, watcher)  # revoking the watch token ends this stream
-    hello = {
-        "type": "hello",
-        "session": access.public_id,
-        "step": session.step,
-        "running": session.running,
-        "comparing": session.comparing,
-    }
+    hello = Hello(
+        session=access.public_id,
+        step=session.step,
+        running=session.running,
+        comparing=session.comparing,
+    )
     manager.stream_clients += 1
     try:
         await websocket.send_text(dumps(hello).decode())

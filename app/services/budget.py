@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import ApiError
+from app.services.errors import FieldError, OverLimit
 from model.config import ModelConfig
 
 FLOAT = 4
@@ -116,10 +116,62 @@ def forward_estimate(
 def refuse_over(estimate: Estimate, limit: int, what: str, field: str, hint: str) -> None:
     """413 naming the estimate and the limit when a request would pass it."""
     if estimate.total > limit:
-        raise ApiError(
-            413,
+        raise OverLimit(
             f"{what} needs an estimated {estimate.describe()}, over this server's limit of "
             f"{mib(limit)} (ATTNFLOW_MAX_SESSION_BYTES); {hint}",
             field,
             estimate.total,
         )
+
+
+class OverBudget(Exception):
+    """A new session would pass ATTNFLOW_MAX_TOTAL_BYTES: make room (evict), then retry."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(needed)
+        self.needed = needed
+
+
+class MemoryBudget:
+    """The estimated bytes of the sessions in memory, against the per-session and total limits."""
+
+    def __init__(self, max_session: int, max_total: int, history_points: int, snapshots: int):
+        self.max_session = max_session
+        self.max_total = max_total
+        self.history_points = history_points
+        self.snapshots = snapshots
+        self.estimates: dict[str, int] = {}  # session id -> estimated bytes
+
+    def estimate(self, config: ModelConfig, batch_size: int) -> Estimate:
+        return session_estimate(config, batch_size, self.history_points, self.snapshots)
+
+    @property
+    def used(self) -> int:
+        return sum(self.estimates.values())
+
+    def fits(self, config: ModelConfig, batch_size: int) -> None:
+        """FieldError when one session of this config would pass ATTNFLOW_MAX_SESSION_BYTES."""
+        estimate = self.estimate(config, batch_size)
+        if estimate.total > self.max_session:
+            raise FieldError(
+                "config",
+                estimate.total,
+                f"at most {mib(self.max_session)} of memory",
+                f"a session of this config and batch_size={batch_size} needs an estimated "
+                f"{estimate.describe()}, over this server's limit of {mib(self.max_session)} "
+                "(ATTNFLOW_MAX_SESSION_BYTES); choose a smaller batch_size, context_length, "
+                "d_model or vocabulary",
+            )
+
+    def check(self, config: ModelConfig, batch_size: int) -> None:
+        """Before a new session is allocated: its own limit, then the total (OverBudget)."""
+        self.fits(config, batch_size)
+        needed = self.estimate(config, batch_size).total
+        if self.used + needed > self.max_total:
+            raise OverBudget(needed)
+
+    def book(self, session_id: str, config: ModelConfig, batch_size: int) -> None:
+        self.estimates[session_id] = self.estimate(config, batch_size).total
+
+    def release(self, session_id: str) -> None:
+        self.estimates.pop(session_id, None)

@@ -1,4 +1,4 @@
-"""From a request (or a checkpoint) to the parts of a session: text, tokenizer, data, model.
+"""From a spec (or a checkpoint) to the parts of a session: text, tokenizer, data, model.
 
 Shared by the API and `attnflow train`, so a checkpoint trained in the terminal imports into the
 app with the same corpus, tokenizer and settings. Sizes are checked before anything is allocated.
@@ -6,18 +6,16 @@ app with the same corpus, tokenizer and settings. Sizes are checked before anyth
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from app.errors import ApiError
-from app.schemas import SessionCreate
+from app.services.errors import FieldError
+from app.services.specs import CUSTOM, CreateSpec, Spec, decode_generator
 from model.checkpoint import Checkpoint
-from model.config import ModelConfig
+from model.config import ConfigError, ModelConfig
 from model.data import TokenStream, load_corpus, validate_user_text
 from model.precision import fast_bf16, resolve_precision
 from model.presets import get_preset
@@ -25,33 +23,7 @@ from model.tokenizer import Tokenizer
 from model.training import TrainConfig
 from model.transformer import TransformerLM
 
-CUSTOM = "custom"
 CLASSIC_PROBE = "the cat sat on the mat ."
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What a session was made from; stored in checkpoints as `extra`."""
-
-    preset: str
-    corpus: str
-    tokenizer: str
-    seed: int
-    probe: str
-    train: TrainConfig
-
-    def to_extra(self, text: str | None) -> dict[str, Any]:
-        extra = {
-            "preset": self.preset,
-            "corpus": self.corpus,
-            "tokenizer": self.tokenizer,
-            "seed": self.seed,
-            "probe": self.probe,
-            "train": self.train.to_dict(),
-        }
-        if self.corpus == CUSTOM and text is not None:
-            extra["text"] = text  # user text is at most MAX_USER_TEXT_CHARS: it fits the header
-        return extra
 
 
 @dataclass
@@ -67,30 +39,6 @@ class Parts:
     generator_state: torch.Tensor | None = None
     # Which history belongs to this model (set when a saved session is loaded back).
     lineage: str | None = None
-
-
-def encode_generator(generator: torch.Generator) -> str:
-    """A torch.Generator's state as base64 (it goes into a checkpoint's JSON `extra`)."""
-    return base64.b64encode(generator.get_state().numpy().tobytes()).decode("ascii")
-
-
-def decode_generator(value: object) -> torch.Tensor | None:
-    """The state `encode_generator` wrote, or None when `value` is not one (then the run
-    reseeds its generator: same batches as a fresh session, not those of the original run)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (ValueError, binascii.Error):
-        return None
-    if len(raw) != torch.Generator().get_state().numel():
-        return None
-    state = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    try:
-        torch.Generator().set_state(state)
-    except (RuntimeError, ValueError):
-        return None
-    return state
 
 
 class DeviceTokenStream(TokenStream):
@@ -123,14 +71,11 @@ def make_stream(text: str, tokenizer: Tokenizer, device: torch.device) -> TokenS
     return DeviceTokenStream(torch.tensor(tokenizer.encode(text), dtype=torch.long), device)
 
 
-def corpus_text(request: SessionCreate) -> tuple[str, str]:
+def corpus_text(spec: CreateSpec) -> tuple[str, str]:
     """(corpus name, text): a built-in corpus, or the user's text checked against its limits."""
-    if request.text is None:
-        return request.corpus, load_corpus(request.corpus)
-    try:
-        return CUSTOM, validate_user_text(request.text, request.tokenizer)
-    except ValueError as exc:
-        raise ApiError(422, str(exc), "text", request.text) from None
+    if spec.text is None:
+        return spec.corpus, load_corpus(spec.corpus)
+    return CUSTOM, validate_user_text(spec.text, spec.tokenizer)  # type: ignore[arg-type]
 
 
 def default_probe(text: str, tokenizer: Tokenizer, context_length: int) -> str:
@@ -148,12 +93,12 @@ def default_probe(text: str, tokenizer: Tokenizer, context_length: int) -> str:
 def check_size(config: ModelConfig, max_parameters: int) -> None:
     count = config.parameter_count()
     if count > max_parameters:
-        raise ApiError(
-            422,
-            f"a model of {count:,} parameters is over this server's limit of {max_parameters:,} "
-            "(ATTNFLOW_MAX_PARAMETERS); choose smaller sizes",
+        raise FieldError(
             "config",
             count,
+            f"at most {max_parameters:,} parameters",
+            f"a model of {count:,} parameters is over this server's limit of "
+            f"{max_parameters:,} (ATTNFLOW_MAX_PARAMETERS); choose smaller sizes",
         )
 
 
@@ -161,28 +106,26 @@ def session_precision(requested: str, device: torch.device, config: ModelConfig)
     """fp32 or bf16 for the request; bf16 on a CUDA device without it is refused (on a CPU
     without AMX or AVX-512-BF16 it works, only slowly, so it is allowed)."""
     if requested == "bf16" and device.type == "cuda" and not fast_bf16(device):
-        raise ApiError(422, "this CUDA device has no bfloat16 support", "precision", requested)
+        message = "precision bf16 is not available: this CUDA device has no bfloat16 support"
+        raise FieldError("precision", requested, "fp32 or auto on this device", message)
     return resolve_precision(requested, device, config.d_model)
 
 
 def train_config(
-    request: SessionCreate, preset_lr: float, preset_batch: int, precision: str = "fp32"
+    spec: CreateSpec, preset_lr: float, preset_batch: int, precision: str = "fp32"
 ) -> TrainConfig:
-    opt, defaults = request.optimizer, TrainConfig()
+    chosen = {k: v for k, v in spec.optimizer.items() if v is not None}
+    values = {"lr": preset_lr, "batch_size": preset_batch, **chosen}
     try:
-        return TrainConfig(
-            precision=precision,
-            lr=opt.lr or preset_lr,
-            batch_size=opt.batch_size or preset_batch,
-            weight_decay=defaults.weight_decay if opt.weight_decay is None else opt.weight_decay,
-            beta1=defaults.beta1 if opt.beta1 is None else opt.beta1,
-            beta2=defaults.beta2 if opt.beta2 is None else opt.beta2,
-            eval_every=defaults.eval_every if opt.eval_every is None else opt.eval_every,
-            data_seed=request.seed,
-        )
-    except ValueError as exc:  # the schema's bounds make this rare; name the field anyway
-        name = str(exc).split("=", 1)[0]
-        raise ApiError(422, str(exc), f"optimizer.{name}", getattr(opt, name, None)) from None
+        return TrainConfig(**values, precision=precision, data_seed=spec.seed)
+    except FieldError as exc:  # the schema's bounds make this rare; name the field anyway
+        raise exc.at("optimizer") from None
+    except TypeError:  # a field TrainConfig does not have
+        unknown = sorted(set(chosen) - set(TrainConfig.__dataclass_fields__))
+        name = unknown[0] if unknown else "optimizer"
+        raise FieldError(
+            f"optimizer.{name}", chosen.get(name), "an optimizer setting", f"{name} is unknown"
+        ) from None
 
 
 def checked_stream(
@@ -193,12 +136,24 @@ def checked_stream(
     try:
         data.heldout_batches(batch_size, config.context_length, 1)
     except ValueError as exc:
-        raise ApiError(422, str(exc), "config.context_length", config.context_length) from None
+        length = config.context_length
+        raise FieldError(
+            "config.context_length", length, "shorter than the held-out text", str(exc)
+        ) from None
     return data
 
 
+def model_config(spec: CreateSpec, preset_model: dict[str, Any], vocab_size: int) -> ModelConfig:
+    overrides = {k: v for k, v in spec.config.items() if v is not None}
+    values = {**preset_model, **overrides, "vocab_size": vocab_size, "seed": spec.seed}
+    try:
+        return ModelConfig.from_dict(values)
+    except ConfigError as exc:
+        raise exc.at("config") from None
+
+
 def build(
-    request: SessionCreate,
+    spec: CreateSpec,
     max_parameters: int,
     device: torch.device,
     budget: Callable[[ModelConfig, int], None] | None = None,
@@ -206,22 +161,19 @@ def build(
 ) -> Parts:
     """The parts of a new session; `budget(config, batch_size)` may refuse it (memory) before
     anything big is allocated."""
-    preset = get_preset(request.preset)
-    corpus, text = corpus_text(request)
-    tokenizer = Tokenizer.build(text, request.tokenizer)
-    overrides = request.config.model_dump(exclude_none=True)
-    config = ModelConfig(
-        **{**preset.model, **overrides, "vocab_size": tokenizer.vocab_size, "seed": request.seed}
-    )
+    preset = get_preset(spec.preset)
+    corpus, text = corpus_text(spec)
+    tokenizer = Tokenizer.build(text, spec.tokenizer)  # type: ignore[arg-type]
+    config = model_config(spec, preset.model, tokenizer.vocab_size)
     check_size(config, max_parameters)
-    precision = session_precision(request.precision or default_precision, device, config)
-    train = train_config(request, preset.lr, preset.batch_size, precision)
+    precision = session_precision(spec.precision or default_precision, device, config)
+    train = train_config(spec, preset.lr, preset.batch_size, precision)
     if budget is not None:
         budget(config, train.batch_size)
     data = checked_stream(text, tokenizer, config, train.batch_size, device)
-    probe = request.probe or default_probe(text, tokenizer, config.context_length)
-    spec = Spec(request.preset, corpus, request.tokenizer, request.seed, probe, train)
-    return Parts(spec, text, tokenizer, data, TransformerLM(config).to(device))
+    probe = spec.probe or default_probe(text, tokenizer, config.context_length)
+    made = Spec(spec.preset, corpus, spec.tokenizer, spec.seed, probe, train)
+    return Parts(made, text, tokenizer, data, TransformerLM(config).to(device))
 
 
 def from_checkpoint(
@@ -235,26 +187,26 @@ def from_checkpoint(
     elif corpus != CUSTOM:
         try:
             text = load_corpus(corpus)
-        except ValueError as exc:
-            raise ApiError(422, str(exc), "checkpoint.extra.corpus", corpus) from None
+        except FieldError as exc:
+            raise exc.at("checkpoint.extra") from None
     elif fallback_text is not None:
         text = fallback_text
     else:
-        raise ApiError(
-            422,
-            "the checkpoint names no corpus and stores no text to train on",
+        raise FieldError(
             "checkpoint.extra.corpus",
             corpus,
+            "a built-in corpus name, or custom with the text stored",
+            "the checkpoint names no corpus and stores no text to train on",
         )
     config = checkpoint.model.config
     try:
         train = TrainConfig(**{**extra.get("train", {}), "data_seed": config.seed})
     except (TypeError, ValueError) as exc:
-        raise ApiError(
-            422,
-            f"stored train settings are invalid: {exc}",
+        raise FieldError(
             "checkpoint.extra.train",
             extra.get("train"),
+            "valid train settings",
+            f"the stored train settings are invalid: {exc}",
         ) from None
     data = checked_stream(text, checkpoint.tokenizer, config, train.batch_size, device)
     probe = str(

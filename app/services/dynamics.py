@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.services.history import MetricsLog, SnapshotData
+from model.names import block_name
 
 MATRICES = ("W_q", "W_k", "W_v", "W_o", "W_1", "W_2")
 MAX_POINTS = 500
@@ -45,6 +46,19 @@ def dead_share(ffn: np.ndarray) -> float:
     return float(np.mean(~(values > 0).any(axis=0)))
 
 
+def matrix_names(parameter_names: list[str]) -> dict[str, str]:
+    """Series name -> parameter: "W_q" etc. for block 0, "blocks.1.W_q" for the blocks after."""
+    names = {}
+    for name in parameter_names:
+        parts = name.split(".")  # blocks.<i>.<attn|ffn>.<W_x>.weight
+        matrix = len(parts) == 5 and parts[0] == "blocks" and parts[4] == "weight"
+        if matrix and parts[3] in MATRICES:
+            block = int(parts[1])
+            short = parts[3] if block == 0 else f"{block_name(block)}.{parts[3]}"
+            names[short] = name
+    return names
+
+
 def _thin(n: int, limit: int) -> np.ndarray:
     return (
         np.arange(n) if n <= limit else np.unique(np.linspace(0, n - 1, limit).round().astype(int))
@@ -70,12 +84,7 @@ def dynamics_payload(
     }
     data = log.to_dict()
     keep = _thin(len(data["train"]["steps"]), MAX_POINTS)
-    names = {
-        short: name
-        for short in MATRICES
-        for name in parameter_names
-        if name == f"blocks.0.attn.{short}.weight" or name == f"blocks.0.ffn.{short}.weight"
-    }
+    names = matrix_names(parameter_names)
     ratios = {short: data["update_ratios"][name][keep] for short, name in names.items()}
     return {
         "entropy": entropy,

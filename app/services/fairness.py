@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.errors import ApiError
+from app.services.errors import RateLimited, Unavailable
 
 if TYPE_CHECKING:
     from app.services.session import Session
@@ -78,14 +78,13 @@ class Fairness:
         if used + steps > self.client_steps:
             room = self.client_steps - used
             retry = self._retry_after(charges, used + steps - self.client_steps, now)
-            raise ApiError(
-                429,
+            raise RateLimited(
                 f"this client trained {used:,} steps in the last {self.window_s:.0f} s; at most "
                 f"{self.client_steps:,} (ATTNFLOW_CLIENT_STEPS), so {max(room, 0):,} more now; "
                 f"retry in {retry} s or ask for fewer",
                 "steps",
                 steps,
-                headers={"Retry-After": str(retry)},
+                retry_after=retry,
             )
         booked = Charge(client, steps, now)
         self._charges.setdefault(client, charges).append(booked)
@@ -108,11 +107,10 @@ class Fairness:
         if running < self.max_running:
             return
         retry = max(1, math.ceil(next_free_s)) if next_free_s is not None else 60
-        raise ApiError(
-            503,
+        raise Unavailable(
             f"all {self.max_running} run slots are busy (ATTNFLOW_MAX_RUNNING); the first is "
             f"expected to free in about {retry} s",
-            headers={"Retry-After": str(retry)},
+            retry_after=retry,
         )
 
     # -- what the routers call -----------------------------------------------------------------

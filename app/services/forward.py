@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.errors import ApiError
+from app.services.errors import FieldError
+from app.services.events import token
 from app.services.tensors import downsample, round_significant, to_numpy
+from model.names import block_name
 from model.tokenizer import Tokenizer
 from model.tracing import trace
 from model.transformer import TransformerLM
@@ -42,7 +44,8 @@ def encode_text(
     """Tokens to run (the last context_length of them) and how many the text had."""
     tokens = tokenizer.tokens(text)
     if not tokens:
-        raise ApiError(422, "the text has no tokens after normalisation", "text", text)
+        message = "the text has no tokens after normalisation; write at least one word"
+        raise FieldError("text", text, "a text with at least one token", message)
     return tokens[-context_length:], len(tokens)
 
 
@@ -71,7 +74,9 @@ def _select(names: list[str], patterns: tuple[str, ...] | None) -> list[str]:
         return names
     chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
-        raise ApiError(422, f"matches no stage; available: {names}", "stages", ",".join(patterns))
+        asked = ",".join(patterns)
+        allowed = f"a stage name or glob matching one of {names}"
+        raise FieldError("stages", asked, allowed, f"stages {asked!r} matches no stage; {allowed}")
     return chosen
 
 
@@ -122,8 +127,9 @@ def forward_payload(
     tensors, logits = run_traced(model, [token_id for _, token_id, _ in tokens])
     names = _select(list(tensors), options.stages)
     arrays = {name: _unbatched(name, tensors[name]) for name in names}
-    attention = tensors.get("blocks.0.attn.hook_weights")
-    scores = tensors.get("blocks.0.attn.hook_scores")
+    # Block 0's maps at the top level; every block's are among `stages`.
+    attention = tensors.get(f"{block_name(0)}.attn.hook_weights")
+    scores = tensors.get(f"{block_name(0)}.attn.hook_scores")
     extra = [a for a in (attention, scores) if a is not None]
     shapes = [a.shape for a in arrays.values()] + [tuple(a.shape[1:]) for a in extra]
     max_dim, auto = choose_max_dim(shapes, options)
@@ -139,7 +145,7 @@ def forward_payload(
     truncated = n_in > len(tokens)
     return {
         "step": step,
-        "tokens": [{"text": s, "id": i, "unknown": u} for s, i, u in tokens],
+        "tokens": [token(s, i, u) for s, i, u in tokens],
         "n_tokens_in": n_in,
         "truncated": truncated,
         "notice": (
@@ -158,14 +164,16 @@ def forward_payload(
 
 
 def probe_attention(model: TransformerLM, ids: list[int]) -> np.ndarray | None:
-    """Block 0's attention weights [H][T][T] on the probe sentence (None without attention)."""
+    """Block 0's attention weights [H][T][T] on the probe sentence (None without attention):
+    the stream's `attention` message."""
+    hook = f"{block_name(0)}.attn.hook_weights"
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), trace(model, ["blocks.0.attn.hook_weights"]) as tr:
+        with torch.no_grad(), trace(model, [hook]) as tr:
             model(torch.tensor([ids], dtype=torch.long, device=device))
     finally:
         model.train(was_training)
-    weights = tr.tensors.get("blocks.0.attn.hook_weights")
+    weights = tr.tensors.get(hook)
     return None if weights is None else round_significant(to_numpy(weights[0]), 4)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.services.events import Token
 from model.training import EvalRecord, StepRecord
 
 PER_PARAMETER = ("grad_norms", "update_norms", "update_ratios")
@@ -209,7 +210,7 @@ STATE_BUDGET_FLOATS = 8_000_000
 class SnapshotData:
     step: int
     loss: float | None
-    tokens: list[dict[str, Any]]
+    tokens: list[Token]
     attention: np.ndarray | None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     # The training step that produced this model (loss, gradient norms, update ratios); None
@@ -220,6 +221,13 @@ class SnapshotData:
     ffn: np.ndarray | None = None  # (T, d_ff) block 0's FFN activations on the probe
     predictions: list[list[dict[str, Any]]] | None = None  # top-5 next tokens per probe token
     state: dict[str, torch.Tensor] | None = None  # full weights; in memory only
+    # Blocks 1.. of a deeper model: (attention (H, T, T), FFN activations (T, d_ff)) each.
+    later_blocks: list[tuple[np.ndarray | None, np.ndarray | None]] = field(default_factory=list)
+
+    def blocks(self) -> list[dict[str, np.ndarray | None]]:
+        """Every block's probe attention and FFN activations, block 0 first."""
+        pairs = [(self.attention, self.ffn), *self.later_blocks]
+        return [{"attention": attention, "ffn": ffn} for attention, ffn in pairs]
 
     @property
     def state_floats(self) -> int:
@@ -236,6 +244,7 @@ class SnapshotData:
                 "attention": self.attention,
                 "ffn": self.ffn,
                 "predictions": self.predictions,
+                "blocks": self.blocks(),
             },
             "weights": self.weights,
         }

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app.services.events import Attention, Eval, Step, vocab_tokens
 from app.services.forward import probe_attention
 from app.services.history import MetricsLog, SnapshotData, SnapshotStore
 from app.services.snapshots import capture_snapshot
 from app.services.stream import Broadcaster
-from model.names import PHASES
 from model.tokenizer import Tokenizer
 from model.training import EvalRecord, StepRecord
 from model.transformer import TransformerLM
@@ -56,7 +56,7 @@ class Recorder:
         snap = self.snapshot(record.step, record) if self.snapshots.due(record.step) else None
         if not self.broadcaster.listening:
             return
-        self.broadcaster.publish_threadsafe({"type": "step", "record": record, "phases": PHASES})
+        self.broadcaster.publish_threadsafe(Step(record=record))
         now = self.clock()
         if snap is None and now - self._last_attention < self.attention_interval_s:
             return
@@ -64,12 +64,12 @@ class Recorder:
         attention = snap.attention if snap else probe_attention(self.model, self.probe_ids)
         self.broadcaster.publish_threadsafe(self.attention_message(record.step, attention))
 
-    def attention_message(self, step: int, attention: Any) -> dict[str, Any]:
-        tokens = [self.tokenizer.vocab[i] for i in self.probe_ids]
-        return {"type": "attention", "step": step, "tokens": tokens, "attention": attention}
+    def attention_message(self, step: int, attention: Any) -> Attention:
+        tokens = vocab_tokens(self.tokenizer, self.probe_ids)
+        return Attention(step=step, tokens=tokens, attention=attention)
 
     def on_eval(self, record: EvalRecord) -> None:
         self.log.add_eval(record)
         self.broadcaster.publish_threadsafe(
-            {"type": "eval", "step": record.step, "heldout_loss": record.heldout_loss}
+            Eval(step=record.step, heldout_loss=record.heldout_loss)
         )

@@ -14,20 +14,34 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import numpy as np
 import torch
 
-from app.errors import ApiError
+from app.services.errors import NotFound
+from app.services.events import vocab_tokens
 from app.services.forward import ForwardOptions, _predictions, forward_payload, run_traced
 from app.services.history import SnapshotData
 from app.services.tensors import round_significant, to_numpy
 from app.services.weights import downsampled_weights, weights_payload
+from model.names import block_name
 from model.tokenizer import Tokenizer
 from model.training import StepRecord
 from model.transformer import TransformerLM
 
-ATTENTION = "blocks.0.attn.hook_weights"
-FFN = "blocks.0.ffn.hook_post"
 TOP_K = 5
+
+
+def attention_hook(block: int) -> str:
+    return f"{block_name(block)}.attn.hook_weights"
+
+
+def ffn_hook(block: int) -> str:
+    return f"{block_name(block)}.ffn.hook_post"
+
+
+def _probe(tensor: torch.Tensor | None) -> np.ndarray | None:
+    """One sequence's hook tensor, rounded as snapshots keep it."""
+    return None if tensor is None else round_significant(to_numpy(tensor[0]), 4)
 
 
 def step_figures(record: StepRecord | None) -> dict[str, Any] | None:
@@ -52,23 +66,26 @@ def capture_snapshot(
     heldout_loss: float | None = None,
 ) -> SnapshotData:
     """The model right now, as a snapshot (a few small arrays and one copy of the weights)."""
-    tokens = [{"text": tokenizer.vocab[i], "id": i, "unknown": i == 0} for i in probe_ids]
+    tokens = vocab_tokens(tokenizer, probe_ids)
     tensors, logits = run_traced(model, probe_ids)
-    attention = tensors.get(ATTENTION)
-    ffn = tensors.get(FFN)
+    blocks = [
+        (_probe(tensors.get(attention_hook(i))), _probe(tensors.get(ffn_hook(i))))
+        for i in range(model.config.n_blocks)
+    ]
     with torch.no_grad():
         state = {name: p.detach().clone() for name, p in model.named_parameters()}
     return SnapshotData(
         step=step,
         loss=None if record is None else record.loss,
         tokens=tokens,
-        attention=None if attention is None else round_significant(to_numpy(attention[0]), 4),
+        attention=blocks[0][0],
         weights=downsampled_weights(model),
         record=step_figures(record),
         heldout_loss=heldout_loss,
-        ffn=None if ffn is None else round_significant(to_numpy(ffn[0]), 4),
+        ffn=blocks[0][1],
         predictions=_predictions(logits, tokenizer, TOP_K),
         state=state,
+        later_blocks=blocks[1:],
     )
 
 
@@ -115,8 +132,7 @@ def weights_at(
         return snap.state
     if step == 0 and init_state:
         return init_state
-    raise ApiError(
-        404,
+    raise NotFound(
         f"the full weights of step {step} are no longer kept (only the probe sentence and "
         "small heatmaps are); pick step 0, a nearby stored step or the live model",
     )

@@ -1,8 +1,8 @@
 """Fan-out of a session's events to its WebSocket watchers, with a bounded queue per watcher.
 
 The trainer publishes from its worker thread; frames are serialised there once and handed to the
-event loop. Each watcher has its own queue: control frames (hello, run, eval, compare_done, bye)
-always stay, while `step`, `attention` and `compare` frames are droppable -- past `max_droppable`
+event loop. Each watcher has its own queue: control frames always stay, while droppable ones
+(app.services.events says which: `step`, `attention`, `compare`) do not -- past `max_droppable`
 queued ones the oldest goes, and the next delivered frame of that type says how many were skipped.
 A slow browser tab then sees fewer, current frames instead of an ever-growing backlog.
 """
@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
 
 from app.responses import dumps
+from app.services.events import DROPPABLE, Bye, Message
 
-DROPPABLE = frozenset({"step", "attention", "compare"})
 # A watcher that let this many never-dropped frames pile up is not reading at all.
 MAX_CONTROL_BACKLOG = 1000
 
@@ -101,27 +100,28 @@ class Broadcaster:
         self.watchers.discard(watcher)
         watcher.close()
 
-    def publish(self, kind: str, body: bytes) -> None:
+    def _deliver(self, kind: str, body: bytes) -> None:
         self.published += 1
         for watcher in list(self.watchers):
             watcher.put(kind, body)
 
-    def publish_message(self, message: dict[str, Any]) -> None:
-        self.publish(message["type"], dumps(message))
+    def publish(self, message: Message) -> None:
+        """On the event loop."""
+        self._deliver(message.type, dumps(message))
 
-    def publish_threadsafe(self, message: dict[str, Any]) -> None:
+    def publish_threadsafe(self, message: Message) -> None:
         """From a worker thread: serialise here, deliver on the loop (no-op without watchers)."""
         if not self.watchers or self.loop.is_closed():
             return
         body = dumps(message)
         # RuntimeError: the loop closed between the check and the call (shutdown).
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.publish, message["type"], body)
+            self.loop.call_soon_threadsafe(self._deliver, message.type, body)
 
     def close(self, reason: str, code: int = 1000) -> None:
         """Say goodbye to every watcher and end their streams with close `code` (1001 when the
         server is going away)."""
-        self.publish_message({"type": "bye", "reason": reason})
+        self.publish(Bye(reason=reason))
         for watcher in list(self.watchers):
             watcher.close(code)
         self.watchers.clear()

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import ApiError, not_found
 from app.responses import dumps
+from app.services.errors import Busy, Forbidden, ServiceError, Unavailable, gone
+from app.services.events import Bye
 from app.services.session import Session
 from app.services.store import short
 from app.services.stream import Watcher
@@ -37,7 +38,7 @@ REVOKED = "this watch link was revoked by the session's owner"
 REVOKED_CODE = 4403  # WebSocket close code after the bye: forbidden from now on
 
 
-class ReadOnly(Exception):
+class ReadOnly(Forbidden):
     """A watch token was used to change a session (train, run, pause, reset, load, delete...)."""
 
     def __init__(self) -> None:
@@ -155,8 +156,7 @@ class WatchLinks:
 
     def create(self, session_id: str) -> Link:
         if len(self.links_of(session_id)) >= MAX_LINKS_PER_SESSION:
-            raise ApiError(
-                409,
+            raise Busy(
                 f"this session already has {MAX_LINKS_PER_SESSION} watch links, the most it "
                 "may have; revoke one first",
             )
@@ -164,9 +164,7 @@ class WatchLinks:
         try:
             self._write(link)
         except OSError as exc:
-            raise ApiError(
-                503, f"the watch link cannot be saved: {exc}", headers={"Retry-After": "30"}
-            ) from None
+            raise Unavailable(f"the watch link cannot be saved: {exc}", retry_after=30) from None
         self._links[link.token] = link
         log.info("session %s: watch link %s created", short(session_id), short(link.token))
         return link
@@ -174,7 +172,7 @@ class WatchLinks:
     def revoke(self, session_id: str, token: str) -> None:
         """Remove the link and end its streams; 404 for a token that is not this session's."""
         if self.session_of(token) != session_id:
-            raise not_found(f"watch link {token[:64]!r} of this session")
+            raise gone(f"watch link {token[:64]!r} of this session")
         self._drop(token)
         log.info("session %s: watch link %s revoked", short(session_id), short(token))
 
@@ -186,7 +184,7 @@ class WatchLinks:
     def _drop(self, token: str) -> None:
         self._links.pop(token, None)
         self._remove(token)
-        bye = dumps({"type": "bye", "reason": REVOKED})
+        bye = dumps(Bye(reason=REVOKED))
         for watcher in self._streams.pop(token, set()):
             watcher.put("bye", bye)
             watcher.close(REVOKED_CODE)
@@ -211,8 +209,8 @@ class WatchLinks:
         return len(self._streams.get(token, ()))
 
 
-def hide_id(error: ApiError, session_id: str, token: str) -> ApiError:
+def hide_id(error: ServiceError, session_id: str, token: str) -> ServiceError:
     """The same refusal with the session id (whole or shortened, as logs and messages show it)
     replaced by the token, for a client that came with the token."""
     message = error.message.replace(session_id, token).replace(short(session_id), short(token))
-    return ApiError(error.status_code, message, headers=error.headers)
+    return type(error)(message, error.field, error.value, error.retry_after)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.errors import ApiError
+from app.services.errors import FieldError
 from app.services.tensors import as_matrix, downsample, round_significant, to_numpy
 from model.transformer import TransformerLM
 
@@ -26,7 +26,9 @@ def select(names: list[str], patterns: list[str] | None) -> list[str]:
         return names
     chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
-        raise ApiError(422, f"matches no weight; available: {names}", "names", ",".join(patterns))
+        asked = ",".join(patterns)
+        allowed = f"a weight name or glob matching one of {names}"
+        raise FieldError("names", asked, allowed, f"names {asked!r} matches no weight; {allowed}")
     return chosen
 
 

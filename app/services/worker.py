@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import torch
 
-from app.errors import ApiError
+from app.services.errors import NotFound
 
 T = TypeVar("T")
 GONE = "the session was closed (deleted, expired or evicted) while this request waited"
@@ -128,12 +128,12 @@ class Worker:
         try:
             future = self._executor.submit(fn, *args)
         except RuntimeError:  # shut down: the session went away
-            raise ApiError(404, GONE) from None
+            raise NotFound(GONE) from None
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             if self.closed and future.cancelled():  # dropped from the queue by shutdown()
-                raise ApiError(404, GONE) from None
+                raise NotFound(GONE) from None
             raise
 
     def shutdown(self) -> None:

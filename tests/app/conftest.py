@@ -18,8 +18,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from app.main import create_app
-from app.schemas import SessionCreate
 from app.services.builder import build
+from app.services.specs import CreateSpec
 from app.settings import Settings
 from model.checkpoint import to_bytes
 from model.training import Trainer
@@ -127,7 +127,7 @@ def plain_losses() -> Callable[..., list[float]]:
     """Losses of the same session built by the same code, trained by a bare Trainer (no app)."""
 
     def losses(steps: int, **request: Any) -> list[float]:
-        parts = build(SessionCreate(**request), 10**9, torch.device("cpu"))
+        parts = build(CreateSpec(**request), 10**9, torch.device("cpu"))
         trainer = Trainer(parts.model, parts.data, parts.spec.train)
         return [trainer.train_step().loss for _ in range(steps)]
 
@@ -139,7 +139,7 @@ def poisoned_checkpoint() -> Callable[[int], bytes]:
     """A tiny-preset checkpoint at `step` whose LM head overflows: the next loss is inf."""
 
     def make(step: int = 5) -> bytes:
-        parts = build(SessionCreate(), 10**9, torch.device("cpu"))
+        parts = build(CreateSpec(), 10**9, torch.device("cpu"))
         with torch.no_grad():
             parts.model.lm_head.weight.mul_(1e38)
         return to_bytes(parts.model, parts.tokenizer, step, extra=parts.spec.to_extra(None))

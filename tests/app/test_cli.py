@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import torch
+
 from app import cli, server
+from app.services.builder import build
+from app.services.specs import CreateSpec, checkpoint_extra, decode_generator
+from model.checkpoint import inspect
+from model.training import Trainer
 
 
 def test_train_writes_a_checkpoint_the_app_imports(tmp_path, client, capsys):
@@ -47,3 +56,36 @@ def test_no_command_serves_on_the_settings_host_and_port(monkeypatch):
     assert cli.main([]) == 0
     assert cli.main(["serve", "--port", "9001"]) == 0
     assert calls == [("127.0.0.1", 8000), ("127.0.0.1", 9001)]
+
+
+def test_a_cli_checkpoint_resumes_with_the_batches_the_run_would_have_drawn(tmp_path):
+    out = tmp_path / "run.safetensors"
+    args = ["train", "--corpus", "catmat", "--steps", "3", "--seed", "2", "--out", str(out)]
+    assert cli.main(args) == 0
+    _, _, step, extra = inspect(out.read_bytes())
+    parts = build(CreateSpec(corpus="catmat", seed=2), 10**9, torch.device("cpu"))
+    trainer = Trainer(parts.model, parts.data, parts.spec.train)
+    for _ in range(step):
+        trainer.train_step()
+    stored = decode_generator(extra["data_generator"])
+    assert stored is not None
+    assert torch.equal(stored, trainer.generator.get_state())  # the 4th batch is the same one
+    assert extra == checkpoint_extra(parts.spec, None, trainer.config, trainer.generator)
+
+
+def test_the_cli_and_the_services_import_nothing_of_http():
+    http = ("fastapi", "starlette", "app.errors", "app.routers", "app.deps")
+    files = [Path(cli.__file__), *Path(cli.__file__).parent.joinpath("services").glob("*.py")]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(http), (path.name, node.module)
+                assert "SessionCreate" not in {a.name for a in node.names}, path.name
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith(http) for a in node.names), path.name
+    cli_imports = ast.walk(ast.parse(Path(cli.__file__).read_text()))
+    assert not any(
+        isinstance(n, ast.ImportFrom) and (n.module or "").startswith("app.schemas")
+        for n in cli_imports
+    )

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import torch
 
-from app.schemas import SessionCreate
 from app.services.budget import forward_estimate, session_estimate
 from app.services.builder import build
+from app.services.specs import CreateSpec
 from model.checkpoint import to_bytes
 from model.config import ModelConfig
 
@@ -123,7 +123,7 @@ def test_a_huge_batch_on_seed_is_refused_with_estimate_and_limit(client):
 
 
 def test_the_seed_preset_itself_fits_the_default_budget(client):
-    parts = build(SessionCreate(preset="seed"), 10**9, torch.device("meta"))
+    parts = build(CreateSpec(preset="seed"), 10**9, torch.device("meta"))
     estimate = session_estimate(parts.model.config, parts.spec.train.batch_size, 20_000, 64)
     assert estimate.total < 1024**3
 
@@ -160,7 +160,7 @@ def test_full_true_is_budgeted_by_its_body(make_client):
 
 def test_the_total_budget_evicts_idle_sessions_then_refuses(make_client):
     one = session_estimate(
-        build(SessionCreate(), 10**9, torch.device("meta")).model.config, 16, 20_000, 64
+        build(CreateSpec(), 10**9, torch.device("meta")).model.config, 16, 20_000, 64
     )
     client = make_client(max_total_bytes=int(one.total * 2.5), max_history_points=20_000)
     manager = client.app.state.manager
@@ -183,7 +183,7 @@ def test_the_total_budget_evicts_idle_sessions_then_refuses(make_client):
 def big_checkpoint() -> bytes:
     """~10 MB: weights and AdamW moments of a 0.85 M-parameter model."""
     parts = build(
-        SessionCreate(config={"d_model": 256, "d_ff": 1024, "context_length": 64}),
+        CreateSpec(config={"d_model": 256, "d_ff": 1024, "context_length": 64}),
         10**9,
         torch.device("cpu"),
     )

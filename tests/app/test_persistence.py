@@ -15,7 +15,7 @@ import pytest
 
 from app.main import create_app
 from app.services.builder import decode_generator
-from app.services.store import CHECKPOINT, HISTORY, META, SNAPSHOTS, atomic_write
+from app.services.saved import CHECKPOINT, HISTORY, META, SNAPSHOTS, atomic_write
 from model.checkpoint import inspect
 
 from .conftest import TestClient, create_session, make_settings

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from app.services.events import Step
 from app.services.history import MetricsLog, SnapshotData, SnapshotStore, is_geometric
 from app.services.stream import Broadcaster, Watcher
 from app.services.tensors import downsample, pool_axis, round_significant
@@ -49,10 +50,10 @@ async def test_broadcaster_delivers_thread_published_messages_in_order():
     broadcaster = Broadcaster(asyncio.get_running_loop(), max_droppable=100)
     watcher = broadcaster.subscribe()
     await asyncio.to_thread(
-        lambda: [broadcaster.publish_threadsafe({"type": "step", "n": i}) for i in range(50)]
+        lambda: [broadcaster.publish_threadsafe(Step(record=record(i))) for i in range(1, 51)]
     )
     frames = [json.loads(await watcher.get()) for _ in range(50)]
-    assert [f["n"] for f in frames] == list(range(50))
+    assert [f["record"]["step"] for f in frames] == list(range(1, 51))
 
 
 def record(step: int) -> StepRecord:

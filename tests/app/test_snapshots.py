@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from app.schemas import SessionCreate
 from app.services.builder import build
 from app.services.history import SnapshotData, SnapshotStore
+from app.services.specs import CreateSpec
 from model.training import Trainer
 
 SENTENCE = "the dog lay on the mat ."
@@ -82,7 +82,7 @@ def test_step_0_knows_its_heldout_loss_and_that_no_step_made_it(client, new_sess
     snap = client.get(f"/api/sessions/{info['id']}/snapshots/0").json()
     assert snap["record"] is None
     assert snap["loss"] is None
-    parts = build(SessionCreate(seed=2), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(seed=2), 10**9, torch.device("cpu"))
     expected = Trainer(parts.model, parts.data, parts.spec.train).heldout_loss()
     assert snap["heldout_loss"] == pytest.approx(expected, rel=1e-6)
     # a random model is near-uniform over the vocabulary: about ln(V) nats

@@ -58,7 +58,7 @@ def test_stream_delivers_every_step_in_order_with_phases(client, session):
     attention = [m for m in messages if m["type"] == "attention"]
     assert attention
     assert len(attention[0]["attention"]) == 4
-    assert attention[0]["tokens"] == session["probe"].split()
+    assert [t["text"] for t in attention[0]["tokens"]] == session["probe"].split()
 
 
 def test_steps_of_train_calls_reach_the_stream_too(client, session):

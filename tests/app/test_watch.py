@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from app.main import create_app
-from app.responses import dumps
+from app.services.events import Attention, Eval
 from app.services.stream import MAX_CONTROL_BACKLOG, Broadcaster
 from app.services.watch import MAX_LINKS_PER_SESSION, REVOKED, REVOKED_CODE, WatchLinks
 
@@ -256,11 +256,11 @@ def test_watchers_that_never_read_hold_bounded_memory():
     try:
         broadcaster = Broadcaster(loop, max_droppable=8)
         watchers = [broadcaster.subscribe() for _ in range(30)]
-        frame = dumps({"type": "step", "record": {"step": 0, "loss": 1.0, "pad": "x" * 2000}})
+        frame = Attention(step=0, tokens=[], attention="x" * 2000)  # droppable, ~2 kB
 
         def publish(n: int) -> None:
             for _ in range(n):
-                broadcaster.publish("step", frame)
+                broadcaster.publish(frame)
 
         tracemalloc.start()
         publish(1000)
@@ -270,10 +270,10 @@ def test_watchers_that_never_read_hold_bounded_memory():
         tracemalloc.stop()
         for watcher in watchers:
             assert len(watcher._frames) == 8
-            assert watcher.skipped["step"] == 20000 - 8
+            assert watcher.skipped["attention"] == 20000 - 8
         assert after_20k - after_1k < 64 * 1024  # the queues do not grow (frames are shared)
         for _ in range(MAX_CONTROL_BACKLOG + 20):  # a reader that never reads at all is cut off
-            broadcaster.publish("eval", b'{"type":"eval"}')
+            broadcaster.publish(Eval(step=0, heldout_loss=1.0))
         assert all(w.closed for w in watchers)
     finally:
         loop.close()

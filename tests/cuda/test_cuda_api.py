@@ -16,9 +16,9 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.schemas import SessionCreate
 from app.services.builder import build
 from app.services.forward import ForwardOptions, forward_payload
+from app.services.specs import CreateSpec
 from app.settings import Settings
 from model.ablation import VARIANTS
 from model.precision import AUTO_BF16_MIN_D_MODEL
@@ -50,7 +50,7 @@ def create(client: TestClient, **body: object) -> dict:
 
 
 def cpu_losses(steps: int) -> list[float]:
-    parts = build(SessionCreate(precision="fp32"), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(precision="fp32"), 10**9, torch.device("cpu"))
     trainer = Trainer(parts.model, parts.data, parts.spec.train)
     return [trainer.train_step().loss for _ in range(steps)]
 
@@ -78,7 +78,7 @@ def test_sessions_live_on_the_gpu_and_train_like_the_cpu(client):
 def test_forward_on_the_gpu_matches_the_cpu(client):
     sid = create(client)["id"]
     gpu = client.post(f"/api/sessions/{sid}/forward?digits=0", json={"text": TEXT}).json()
-    parts = build(SessionCreate(precision="fp32"), 10**9, torch.device("cpu"))
+    parts = build(CreateSpec(precision="fp32"), 10**9, torch.device("cpu"))
     cpu = forward_payload(parts.model, parts.tokenizer, TEXT, 0, ForwardOptions(digits=0))
     assert gpu["precision"] == "fp32"
     assert [t["id"] for t in gpu["tokens"]] == [t["id"] for t in cpu["tokens"]]

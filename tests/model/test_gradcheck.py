@@ -10,6 +10,7 @@ import torch
 
 from model.config import ModelConfig
 from model.data import TokenStream, load_corpus
+from model.errors import FieldError
 from model.gradcheck import check_entry, gradient_check, next_batch
 from model.presets import get_preset
 from model.tokenizer import Tokenizer
@@ -145,5 +146,6 @@ def test_the_check_leaves_the_model_and_the_batch_order_as_they_were(trainer):
 def test_an_entry_that_does_not_exist_is_refused_saying_what_is_allowed(
     trainer, parameter, row, col, field
 ):
-    with pytest.raises(ValueError, match=rf"^{field}=.* is not allowed: "):
+    with pytest.raises(FieldError, match=rf"^{field} must be .*; .* is not$") as refused:
         check_entry(trainer.model, parameter, row, col)
+    assert refused.value.field == field
