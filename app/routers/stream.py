@@ -9,13 +9,14 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.deps import ManagerDep, SessionId, SettingsDep
-from app.errors import ApiError
+from app.errors import ApiError, error_response
 from app.responses import dumps
 from app.services.stream import Watcher
 
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
 POLICY_VIOLATION = 1008
 SESSION_GONE = 4404
+RETRY_ELSEWHERE = 503  # proxy_next_upstream http_503 (scripts/scaleout/nginx.conf.template)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -25,6 +26,16 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     if "*" in allowed or origin.rstrip("/") in allowed:
         return True
     return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+async def _refuse(websocket: WebSocket, exc: ApiError) -> None:
+    """Answer the upgrade request itself with the error (ASGI's denial-response extension), so
+    a proxy sees the status and can try the next replica (docs/deploy.md#scale-out)."""
+    response = error_response(exc.status_code, exc.detail, headers=exc.headers or None)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:  # a server without the extension: the handshake fails with 403
+        await websocket.close(code=POLICY_VIOLATION, reason=exc.message[:120])
 
 
 async def _pump(websocket: WebSocket, watcher: Watcher, done: anyio.CancelScope) -> None:
@@ -53,13 +64,17 @@ async def stream(
     ):
         await websocket.close(code=POLICY_VIOLATION, reason="origin not allowed")
         return
-    await websocket.accept()
-    try:
-        session = await manager.get(session_id)
+    try:  # before accept: a 503 (held by another replica, full, stopping) is an HTTP answer
+        session = await manager.get(session_id)  # to the upgrade, which nginx retries elsewhere
     except ApiError as exc:
+        if exc.status_code == RETRY_ELSEWHERE:
+            await _refuse(websocket, exc)
+            return
+        await websocket.accept()
         await websocket.send_text(dumps({"type": "bye", "reason": exc.message}).decode())
         await websocket.close(code=SESSION_GONE)
         return
+    await websocket.accept()
     watcher = session.broadcaster.subscribe()
     hello = {
         "type": "hello",
