@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+RENDER = str(Path(__file__).with_name("render-nginx.sh"))
 if str(ROOT) not in sys.path:  # run as a file from a checkout that is not pip-installed
     sys.path.insert(0, str(ROOT))
 
@@ -78,10 +79,10 @@ class Cluster:
         return proc
 
     def _config(self) -> Path:
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.ports)
-        text = TEMPLATE.read_text()
-        text = text.replace("@LISTEN@", f"127.0.0.1:{self.port}").replace("@UPSTREAMS@", servers)
-        text = text.replace("@PREFIX@", str(self.work))
+        servers = [f"127.0.0.1:{port}" for port in self.ports]
+        listen = f"127.0.0.1:{self.port}"
+        render = [RENDER, str(TEMPLATE), listen, str(self.work), *servers]
+        text = subprocess.run(["sh", *render], capture_output=True, check=True, text=True).stdout
         path = self.work / "nginx.conf"
         path.write_text(text)
         return path
