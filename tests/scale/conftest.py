@@ -23,7 +23,7 @@ ENV = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once tests/scale is done
 def cluster() -> Iterator[Cluster]:
     try:
         nginx_binary()
