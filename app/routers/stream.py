@@ -30,7 +30,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 
 async def _refuse(websocket: WebSocket, exc: ApiError) -> None:
     """Answer the upgrade request itself with the error (ASGI's denial-response extension), so
-    a proxy sees the status and can try the next replica (docs/deploy.md#scale-out)."""
+    a proxy sees the status and can try the next replica (docs/deploy.md, Scale-out)."""
     response = error_response(exc.status_code, exc.detail, headers=exc.headers or None)
     try:
         await websocket.send_denial_response(response)
