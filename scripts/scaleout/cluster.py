@@ -50,6 +50,10 @@ class Cluster:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.work = Path(tempfile.mkdtemp(prefix="attnflow-scale-"))
+        # Started by root, nginx runs its workers as `nobody`: they must pass through this
+        # directory to the request-body and proxy temp dirs nginx makes in it (an upload larger
+        # than the 16 KiB body buffer is written there). Others may traverse it, not list it.
+        self.work.chmod(0o711)
         self.data_dir = data_dir or self.work / "data"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"

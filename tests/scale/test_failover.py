@@ -51,6 +51,21 @@ def steps_trained(url: str) -> float:
     return float(line.split()[1])
 
 
+def test_imports_land_anywhere_and_are_reachable_at_once_through_the_proxy(cluster):
+    with httpx.Client(base_url=cluster.url, timeout=30) as http:
+        sid = http.post("/api/sessions", json={}).json()["id"]
+        assert http.post(f"/api/sessions/{sid}/train", json={"steps": 3}).status_code == 200
+        checkpoint = http.get(f"/api/sessions/{sid}/checkpoint").content
+        imported = [http.post("/api/sessions/import", content=checkpoint) for _ in range(6)]
+        assert [r.status_code for r in imported] == [201] * 6
+        ids = [r.json()["id"] for r in imported]
+        for new in ids:  # the very next request, whichever replica its id hashes to
+            assert http.get(f"/api/sessions/{new}").json()["step"] == 3
+        assert set(holders_of(cluster, [sid, *ids]).values()) <= {0, 1}
+        for doomed in [sid, *ids]:
+            assert http.delete(f"/api/sessions/{doomed}").status_code == 204
+
+
 def test_twenty_sessions_survive_a_killed_replica_and_none_is_trained_twice(cluster):
     with httpx.Client(base_url=cluster.url, timeout=30) as http:
         # created anywhere, then trained and read back through the proxy (routed by id)
