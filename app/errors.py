@@ -173,6 +173,14 @@ def status_of(exc: Exception) -> int:
     return next(STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS)
 
 
+def service_error_response(exc: ServiceError) -> OrjsonResponse:
+    """A service's refusal as its HTTP answer (also what the stream sends as the reply to a
+    WebSocket upgrade it refuses)."""
+    items = [_item(exc.field, exc.value, exc.message)] if exc.field is not None else []
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(status_of(exc), exc.message, items, headers=headers)
+
+
 async def domain_error_handler(request: Request, exc: Exception) -> OrjsonResponse:
     """Every domain error: its status from `STATUS`, its field, value and sentence as is."""
     status = status_of(exc)
@@ -184,9 +192,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> OrjsonRespon
         field = f"checkpoint.{exc.field}" if exc.field else "checkpoint"
         return error_response(status, f"checkpoint refused: {exc}", [_item(field, None, str(exc))])
     if isinstance(exc, ServiceError):
-        items = [_item(exc.field, exc.value, exc.message)] if exc.field is not None else []
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-        return error_response(status, exc.message, items, headers=headers)
+        return service_error_response(exc)
     message = str(exc)  # a plain ValueError: a sentence, without a field to point at
     log.info("value error on %s %s: %s", request.method, request.url.path, message)
     return error_response(status, message, [_item(None, None, message)])

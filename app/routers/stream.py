@@ -9,6 +9,7 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.deps import ManagerDep, SessionId, SettingsDep, WatchDep, get_access
+from app.errors import service_error_response, status_of
 from app.responses import dumps
 from app.services.errors import ServiceError
 from app.services.events import Bye, Hello
@@ -17,6 +18,7 @@ from app.services.stream import Watcher
 router = APIRouter(prefix="/api/sessions", tags=["stream"])
 POLICY_VIOLATION = 1008
 SESSION_GONE = 4404
+RETRY_ELSEWHERE = 503  # proxy_next_upstream http_503 (scripts/scaleout/nginx.conf.template)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -26,6 +28,16 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     if "*" in allowed or origin.rstrip("/") in allowed:
         return True
     return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
+async def _refuse(websocket: WebSocket, exc: ServiceError) -> None:
+    """Answer the upgrade request itself with the error (ASGI's denial-response extension), so
+    a proxy sees the status and can try the next replica (docs/deploy.md, Scale-out)."""
+    response = service_error_response(exc)
+    try:
+        await websocket.send_denial_response(response)
+    except RuntimeError:  # a server without the extension: the handshake fails with 403
+        await websocket.close(code=POLICY_VIOLATION, reason=exc.message[:120])
 
 
 async def _pump(websocket: WebSocket, watcher: Watcher, done: anyio.CancelScope) -> None:
@@ -58,13 +70,17 @@ async def stream(
     ):
         await websocket.close(code=POLICY_VIOLATION, reason="origin not allowed")
         return
-    await websocket.accept()
-    try:
-        access = await get_access(session_id, manager, links)  # its id, or a watch token
-    except ServiceError as exc:
+    try:  # before accept: a 503 (held by another replica, full, stopping) is an HTTP answer
+        access = await get_access(session_id, manager, links)  # to the upgrade, which nginx
+    except ServiceError as exc:  # retries on the next replica; its id, or a watch token
+        if status_of(exc) == RETRY_ELSEWHERE:
+            await _refuse(websocket, exc)
+            return
+        await websocket.accept()
         await websocket.send_text(dumps(Bye(reason=exc.message)).decode())
         await websocket.close(code=SESSION_GONE)
         return
+    await websocket.accept()
     session = access.session
     watcher = session.broadcaster.subscribe()
     links.attach(access, watcher)  # revoking the watch token ends this stream

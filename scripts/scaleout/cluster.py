@@ -13,24 +13,20 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+RENDER = str(Path(__file__).with_name("render-nginx.sh"))
+if str(ROOT) not in sys.path:  # run as a file from a checkout that is not pip-installed
+    sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from app.readiness import free_port, wait_healthy  # noqa: E402 (after the path above)
 
 
 def nginx_binary() -> str:
@@ -40,20 +36,6 @@ def nginx_binary() -> str:
     if found is None:
         raise RuntimeError("nginx is not installed: run scripts/scaleout/setup-nginx.sh")
     return found
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: exited with code {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer /healthz within {timeout:.0f} s")
 
 
 class Cluster:
@@ -68,6 +50,10 @@ class Cluster:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.work = Path(tempfile.mkdtemp(prefix="attnflow-scale-"))
+        # Started by root, nginx runs its workers as `nobody`: they must pass through this
+        # directory to the request-body and proxy temp dirs nginx makes in it (an upload larger
+        # than the 16 KiB body buffer is written there). Others may traverse it, not list it.
+        self.work.chmod(0o711)
         self.data_dir = data_dir or self.work / "data"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -97,10 +83,10 @@ class Cluster:
         return proc
 
     def _config(self) -> Path:
-        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.ports)
-        text = TEMPLATE.read_text()
-        text = text.replace("@PORT@", str(self.port)).replace("@UPSTREAMS@", servers)
-        text = text.replace("@PREFIX@", str(self.work))
+        servers = [f"127.0.0.1:{port}" for port in self.ports]
+        listen = f"127.0.0.1:{self.port}"
+        render = [RENDER, str(TEMPLATE), listen, str(self.work), *servers]
+        text = subprocess.run(["sh", *render], capture_output=True, check=True, text=True).stdout
         path = self.work / "nginx.conf"
         path.write_text(text)
         return path
@@ -109,14 +95,14 @@ class Cluster:
         try:
             procs = [self._start_replica(i) for i in range(len(self.ports))]
             for index, proc in enumerate(procs):
-                wait_healthy(self.replica_url(index), proc)
+                wait_healthy(self.replica_url(index), proc, name=f"replica {index}")
             conf = self._config()
             log = open(self.work / "nginx.out", "ab")  # noqa: SIM115
             self.nginx = subprocess.Popen(
                 [nginx_binary(), "-p", str(self.work), "-c", str(conf)], stdout=log, stderr=log
             )
             log.close()
-            wait_healthy(self.url, self.nginx, 20)
+            wait_healthy(self.url, self.nginx, 20, name="nginx")
         except BaseException:
             self.stop()
             raise
@@ -130,7 +116,8 @@ class Cluster:
             self.procs[index] = None
 
     def revive(self, index: int) -> None:
-        wait_healthy(self.replica_url(index), self._start_replica(index))
+        proc = self._start_replica(index)
+        wait_healthy(self.replica_url(index), proc, name=f"replica {index}")
 
     def stop(self) -> None:
         for proc in [self.nginx, *self.procs]:
