@@ -31,6 +31,9 @@ export const MUTATING_INTENTS = ["onPlay", "onPause", "onStep", "onReset", "onCr
 export function readOnlyIntents(intents) {
   const quiet = () => null;
   const out = { ...intents, ...Object.fromEntries(MUTATING_INTENTS.map((k) => [k, quiet])) };
-  if (intents.tour) out.tour = { ...intents.tour, stepOnce: quiet, compareRuns: quiet, compareCost: () => null };
+  if (intents.tour) {
+    out.tour = { ...intents.tour, stepOnce: quiet, compareRuns: quiet, compareCost: () => null,
+      predictAttention: quiet, readOnly: true }; // the tour leaves out the steps that train
+  }
   return out;
 }

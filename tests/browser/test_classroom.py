@@ -11,7 +11,15 @@ from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
-OWNER_CONTROLS = ["#btn-play", "#btn-pause", "#btn-step", "#btn-reset", "#tab-settings", "#abl-run"]
+OWNER_CONTROLS = [
+    "#btn-play",
+    "#btn-pause",
+    "#btn-step",
+    "#btn-reset",
+    "#tab-settings",
+    "#abl-run",
+    "#predict",
+]
 
 
 def step_of(page) -> int:
@@ -46,6 +54,17 @@ def test_a_watcher_follows_the_owner_live_and_is_told_when_the_link_is_revoked(
         for selector in OWNER_CONTROLS:
             assert watcher.locator(selector).count() == 0, selector
         start = step_of(watcher)
+        # The tour leaves out the step that trains (predict, then reveal); the others remain.
+        watcher.click("#btn-tour")
+        titles = []
+        for _ in range(10):
+            titles.append(watcher.inner_text("#tour-title"))
+            if watcher.inner_text("#tour-next") == "Finish":
+                break
+            watcher.click("#tour-next")
+        assert "Predict, then reveal" not in titles
+        assert titles[-1] == "The answer"
+        watcher.click("#tour-next")  # Finish
 
         owner.click("#btn-play")
         watcher.wait_for_function(

@@ -6,7 +6,7 @@ import { h } from "../util/dom.js";
 
 // What a watcher must not see (the server refuses these calls for a watch token anyway).
 const OWNER_ONLY = ["btn-play", "btn-pause", "btn-step", "btn-reset", "reset-confirm", "tab-settings", "panel-settings",
-  "abl-run", "abl-steps", "abl-corpus"];
+  "abl-run", "abl-steps", "abl-corpus", "predict"];
 
 function removeOwnerControls() {
   for (const id of OWNER_ONLY) document.getElementById(id)?.remove();

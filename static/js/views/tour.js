@@ -3,7 +3,7 @@
 // the last step restates the answer with this session's own numbers.
 import { h } from "../util/dom.js";
 
-const STEPS = [
+const ALL_STEPS = [
   {
     title: "Attention hands the FFN an output",
     text: "Follow the arrow between the two blocks. Attention passes the FFN a tensor of shape (B, T, d): " +
@@ -50,6 +50,7 @@ const STEPS = [
       "answer from the model's own attention. Your score is kept.",
     highlight: ["g-attn"],
     spotlight: "predict",
+    ownerOnly: true, // it trains 200 steps: not on a read-only watch page
     run: (ctx) => ctx.predictAttention(),
   },
   {
@@ -62,6 +63,7 @@ const STEPS = [
 ];
 
 export function createTour(root, caption, ctx) {
+  const STEPS = ctx.readOnly ? ALL_STEPS.filter((step) => !step.ownerOnly) : ALL_STEPS;
   let index = -1;
   const title = h("strong", { id: "tour-title" });
   const text = h("span", { id: "tour-text" });
