@@ -195,6 +195,8 @@ export function createController() {
     if (!state.watching) writeUrl(info, state.presets);
     runs.remember(info);
     v.header.show(info);
+    // A run the server stopped by restarting: say where it stopped, once, when the page opens it.
+    if (info.interrupted) v.status.info(`This session's run was ${info.interrupted.message}; press Train to go on.`);
     v.diagram.draw(info, blocks);
     v.diagram.select(state.selectedWeight);
     await reload();
