@@ -302,8 +302,8 @@ def test_dynamics_of_a_two_block_session_plot_each_blocks_series(app_page):
             assert trace["y"] == pytest.approx(served)
         assert dead[i]["y"] == pytest.approx(block["dead_units"]["share"])
     assert [t["name"] for t in dead] == ["block 1 (of 256)", "block 2 (of 256)"]
-    assert "block 2" in page.text_content("#dyn-entropy-1-caption")
-    assert "block 1" in page.text_content("#dyn-entropy-1-caption")  # what block 2 reads
+    caption = page.text_content("#dyn-entropy-1-caption")
+    assert caption.startswith("Block 2 attends over block 1's output")  # what block 2 reads
     assert "in block 2" in page.text_content("#dyn-entropy-blocks section:nth-child(2) h4")
     ratio = page.evaluate("document.getElementById('dyn-ratio').data.map(t => t.name)")
     assert {"W_q · block 1", "W_2 · block 2"} <= set(ratio)
