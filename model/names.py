@@ -45,6 +45,11 @@ def block_name(index: int) -> str:
     return f"blocks.{index}"
 
 
+def block_label(index: int) -> str:
+    """What the page calls block `index`: counted from 1, input side first."""
+    return f"block {index + 1}"
+
+
 def stage_name(index: int, stage: str) -> str:
     """The hook point of `stage` (a key of BLOCK_STAGES) in block `index`."""
     return f"{block_name(index)}.{BLOCK_STAGES[stage]}"
@@ -60,7 +65,7 @@ def block_names(index: int) -> dict[str, object]:
     return {
         "index": index,
         "name": block_name(index),
-        "label": f"block {index + 1}",
+        "label": block_label(index),
         "stages": {stage: stage_name(index, stage) for stage in BLOCK_STAGES},
         "weights": {short: weight_name(index, short) for short in BLOCK_WEIGHTS},
     }

@@ -50,12 +50,13 @@ def stored(session: Session, step: int) -> SnapshotData:
 
 @router.get("/{session_id}/dynamics", response_model=Dynamics, responses=errors(404))
 async def dynamics(session: ViewDep) -> JsonBytes:
-    """Per-head attention entropy and dead FFN units on the probe sentence at every stored
-    snapshot, and each weight matrix's update ratio over the logged steps."""
+    """Per-head attention entropy and dead FFN units of every block on the probe sentence at
+    every stored snapshot, and each weight matrix's update ratio over the logged steps."""
 
     def job() -> bytes:
         snaps, _ = session.snapshots.items()
-        return dumps(dynamics_payload(snaps, session.log, list(session.shapes)))
+        n_blocks = session.model.config.n_blocks
+        return dumps(dynamics_payload(snaps, session.log, list(session.shapes), n_blocks))
 
     return JsonBytes(await asyncio.to_thread(job))
 

@@ -26,6 +26,7 @@ from app.schemas.requests import (
 )
 from app.schemas.responses import (
     AblationOut,
+    BlockDynamics,
     BlockProbe,
     CompareStarted,
     CorpusList,
@@ -75,6 +76,7 @@ __all__ = [
     "IMPORT_MAX_STEP",
     "TENSOR",
     "AblationOut",
+    "BlockDynamics",
     "BlockProbe",
     "CompareRequest",
     "CompareStarted",

@@ -230,16 +230,28 @@ class DeadUnits(BaseModel):
     units: int | None
 
 
+class BlockDynamics(BaseModel):
+    index: int = Field(ge=0, description="the block's position, 0 = nearest the input")
+    name: str = Field(description='its module path, e.g. "blocks.1" (GET /api/names)')
+    label: str = Field(description='what the page calls it, e.g. "block 2"')
+    entropy: EntropySeries
+    dead_units: DeadUnits
+
+
 class RatioSeries(BaseModel):
     steps: list[int]
     matrices: dict[str, list[float | None]] = Field(
         description="‖ΔW‖ / ‖W‖ per matrix; null where the matrix started that step at zero"
     )
+    parameters: dict[str, str] = Field(
+        description='each series of `matrices`: its parameter, e.g. "blocks.1.attn.W_q.weight"'
+    )
 
 
 class Dynamics(BaseModel):
-    entropy: EntropySeries
-    dead_units: DeadUnits
+    entropy: EntropySeries = Field(description="block 0's, as blocks[0].entropy")
+    dead_units: DeadUnits = Field(description="block 0's, as blocks[0].dead_units")
+    blocks: list[BlockDynamics] = Field(description="every block's series, block 0 first")
     update_ratio: RatioSeries
 
 

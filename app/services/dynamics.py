@@ -1,6 +1,9 @@
 """Training dynamics computed from what a session recorded: how attention sharpens, how many FFN
 units go dead, and how fast each weight matrix still moves.
 
+Entropy and dead units are per block: `blocks[i]` for block i (every block of the model, in order);
+the top-level `entropy` and `dead_units` repeat block 0's for older clients.
+
 - Attention entropy per head: on the probe sentence, for every query position t >= 1 the entropy
   (bits) of its attention over positions 0..t, averaged over t; from each stored snapshot.
   Even attention over t + 1 tokens is log2(t + 1) bits, the `uniform` line; falling entropy is
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.services.history import MetricsLog, SnapshotData
-from model.names import block_name
+from model.names import block_label, block_name
 
 MATRICES = ("W_q", "W_k", "W_v", "W_o", "W_1", "W_2")
 MAX_POINTS = 500
@@ -65,10 +68,12 @@ def _thin(n: int, limit: int) -> np.ndarray:
     )
 
 
-def dynamics_payload(
-    snapshots: list[SnapshotData], log: MetricsLog, parameter_names: list[str]
-) -> dict[str, Any]:
-    attention = [(s.step, s.attention, len(s.tokens)) for s in snapshots if s.attention is not None]
+def block_series(snapshots: list[SnapshotData], index: int) -> dict[str, Any]:
+    """Block `index`'s entropy and dead-unit series, over the snapshots that hold that block
+    (all of them, unless a session saved before later blocks were kept was loaded)."""
+    held = [(s.step, s.blocks(), len(s.tokens)) for s in snapshots]
+    probes = [(step, blocks[index], T) for step, blocks, T in held if len(blocks) > index]
+    attention = [(step, p["attention"], T) for step, p, T in probes if p["attention"] is not None]
     per_step = [attention_entropy(a) for _, a, _ in attention]
     heads = len(per_step[0]) if per_step else 0
     entropy = {
@@ -76,18 +81,36 @@ def dynamics_payload(
         "heads": [[row[h] for row in per_step] for h in range(heads)],
         "uniform": uniform_entropy(attention[0][2]) if attention else None,
     }
-    ffn = [(s.step, np.asarray(s.ffn)) for s in snapshots if s.ffn is not None]
+    ffn = [(step, np.asarray(p["ffn"])) for step, p, _ in probes if p["ffn"] is not None]
     dead = {
         "steps": [step for step, _ in ffn],
         "share": [dead_share(values) for _, values in ffn],
         "units": int(ffn[0][1].shape[-1]) if ffn else None,
     }
+    return {
+        "index": index,
+        "name": block_name(index),
+        "label": block_label(index),
+        "entropy": entropy,
+        "dead_units": dead,
+    }
+
+
+def dynamics_payload(
+    snapshots: list[SnapshotData], log: MetricsLog, parameter_names: list[str], n_blocks: int
+) -> dict[str, Any]:
+    blocks = [block_series(snapshots, i) for i in range(n_blocks)]
     data = log.to_dict()
     keep = _thin(len(data["train"]["steps"]), MAX_POINTS)
     names = matrix_names(parameter_names)
     ratios = {short: data["update_ratios"][name][keep] for short, name in names.items()}
     return {
-        "entropy": entropy,
-        "dead_units": dead,
-        "update_ratio": {"steps": data["train"]["steps"][keep], "matrices": ratios},
+        "entropy": blocks[0]["entropy"],
+        "dead_units": blocks[0]["dead_units"],
+        "blocks": blocks,
+        "update_ratio": {
+            "steps": data["train"]["steps"][keep],
+            "matrices": ratios,
+            "parameters": names,
+        },
     }

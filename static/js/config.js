@@ -129,3 +129,12 @@ export const RUNS = {
     "config.use_attention", "config.use_ffn", "config.residual", "config.dropout", "optimizer.batch_size",
     "optimizer.weight_decay"],
 };
+
+// The Dynamics tab (views/dynamics.js): one colour per attention head and per weight matrix (the
+// same in every block), and per block a dash (update ratios) and a colour (dead units).
+export const DYNAMICS = {
+  heads: ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"],
+  matrices: { W_q: "#0072B2", W_k: "#56B4E9", W_v: "#009E73", W_o: "#E69F00", W_1: "#CC79A7", W_2: "#D55E00" },
+  blockDashes: ["solid", "dash", "dot", "dashdot"],
+  blockColours: [FLOW.update, "#009E73", "#E69F00", "#0072B2"],
+};

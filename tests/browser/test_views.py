@@ -224,41 +224,92 @@ def test_tour_asks_before_the_long_run_and_ends_with_this_sessions_numbers(app_p
     assert app_page.errors == []
 
 
-@pytest.mark.browser
-def test_dynamics_plot_entropy_and_dead_units_recomputed_from_the_snapshots(app_page):
+def mean_entropies(att):
+    """[H][T][T] -> per head, the mean entropy (bits) of query positions 1..T-1 over 0..t."""
     import math
 
-    app_page.open()
+    T = len(att[0])
+    rows = [[head[t][: t + 1] for t in range(1, T)] for head in att]
+    return [sum(-sum(p * math.log2(p) for p in r if p > 0) for r in rs) / (T - 1) for rs in rows]
+
+
+def dead_share(ffn):
+    return sum(all(row[u] <= 0 for row in ffn) for u in range(len(ffn[0]))) / len(ffn[0])
+
+
+PLOTTED = """(id) => document.getElementById(id).data.map(
+  t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))"""
+
+
+def head_traces(page, block):
+    """The per-head traces of block `block`'s entropy chart (not the "even attention" line)."""
+    traces = page.evaluate(PLOTTED, f"dyn-entropy-{block}")
+    return [t for t in traces if t["name"].startswith("head")]
+
+
+def open_dynamics(app_page, query, steps):
+    """Open the page on a fresh session, train it, show the Dynamics tab; the session id."""
+    app_page.open(query)
     page = app_page.page
     sid = app_page.session_id()
-    app_page.api("POST", f"/api/sessions/{sid}/train", {"steps": 64})
-    page.wait_for_function("document.getElementById('step-count').dataset.step === '64'")
+    app_page.api("POST", f"/api/sessions/{sid}/train", {"steps": steps})
+    page.wait_for_function(f"document.getElementById('step-count').dataset.step === '{steps}'")
     page.click("#tab-dynamics")
-    page.wait_for_function("(document.getElementById('dyn-entropy').data || []).length >= 4")
-    plotted = page.evaluate(
-        "document.getElementById('dyn-entropy').data.filter(t => t.name.startsWith('head'))"
-        ".map(t => [Array.from(t.x), Array.from(t.y)])"
-    )
-    dead = page.evaluate(
-        "(t => [Array.from(t.x), Array.from(t.y)])(document.getElementById('dyn-dead').data[0])"
-    )
+    return sid
+
+
+def check_every_blocks_series(app_page, sid, n_blocks):
+    """Each block's plotted entropy and dead units equal a recomputation from its snapshots."""
+    page = app_page.page
+    last = f"dyn-entropy-{n_blocks - 1}"
+    page.wait_for_function(f"(document.getElementById('{last}')?.data || []).length >= 4")
     steps = app_page.api("GET", f"/api/sessions/{sid}/history")["snapshots"]
-    assert dead[0] == steps
-    for k, step in enumerate(steps):
-        snap = app_page.api("GET", f"/api/sessions/{sid}/snapshots/{step}")
-        att = snap["probe"]["attention"]
-        T = len(att[0])
-        for h, head in enumerate(att):
-            rows = [head[t][: t + 1] for t in range(1, T)]
-            mean = sum(-sum(p * math.log2(p) for p in r if p > 0) for r in rows) / (T - 1)
-            assert plotted[h][0][k] == step
-            assert plotted[h][1][k] == pytest.approx(mean, abs=1e-6)
-        ffn = snap["probe"]["ffn"]
-        share = sum(all(row[u] <= 0 for row in ffn) for u in range(len(ffn[0]))) / len(ffn[0])
-        assert dead[1][k] == pytest.approx(share, abs=1e-12)
-    ratio = page.evaluate("document.getElementById('dyn-ratio').data.map(t => t.name)")
+    probes = [app_page.api("GET", f"/api/sessions/{sid}/snapshots/{s}")["probe"] for s in steps]
+    dead = page.evaluate(PLOTTED, "dyn-dead")
+    assert len(dead) == n_blocks
+    for i in range(n_blocks):
+        heads = head_traces(page, i)
+        assert dead[i]["x"] == steps
+        for k, probe in enumerate(probes):
+            block = probe["blocks"][i]
+            for h, expected in enumerate(mean_entropies(block["attention"])):
+                assert heads[h]["x"][k] == steps[k]
+                assert heads[h]["y"][k] == pytest.approx(expected, abs=1e-6)
+            assert dead[i]["y"][k] == pytest.approx(dead_share(block["ffn"]), abs=1e-12)
+    return dead
+
+
+@pytest.mark.browser
+def test_dynamics_plot_entropy_and_dead_units_recomputed_from_the_snapshots(app_page):
+    sid = open_dynamics(app_page, "", 64)
+    check_every_blocks_series(app_page, sid, 1)
+    ratio = app_page.page.evaluate("document.getElementById('dyn-ratio').data.map(t => t.name)")
     assert sorted(ratio) == ["W_1", "W_2", "W_k", "W_o", "W_q", "W_v"]
     app_page.shot("15-dynamics")
+    assert app_page.errors == []
+
+
+@pytest.mark.browser
+def test_dynamics_of_a_two_block_session_plot_each_blocks_series(app_page):
+    sid = open_dynamics(app_page, "n_blocks=2", 16)
+    page = app_page.page
+    dead = check_every_blocks_series(app_page, sid, 2)
+    api = app_page.api("GET", f"/api/sessions/{sid}/dynamics")
+    for i, block in enumerate(api["blocks"]):  # the page plots what the API serves, block by block
+        heads = head_traces(page, i)
+        assert len(heads) == len(block["entropy"]["heads"]) == 4
+        for trace, served in zip(heads, block["entropy"]["heads"], strict=True):
+            assert trace["y"] == pytest.approx(served)
+        assert dead[i]["y"] == pytest.approx(block["dead_units"]["share"])
+    assert [t["name"] for t in dead] == ["block 1 (of 256)", "block 2 (of 256)"]
+    caption = page.text_content("#dyn-entropy-1-caption")
+    assert caption.startswith("Block 2 attends over block 1's output")  # what block 2 reads
+    assert "in block 2" in page.text_content("#dyn-entropy-blocks section:nth-child(2) h4")
+    ratio = page.evaluate("document.getElementById('dyn-ratio').data.map(t => t.name)")
+    assert {"W_q · block 1", "W_2 · block 2"} <= set(ratio)
+    assert len(ratio) == 12
+    page.locator("#dyn-entropy-1").scroll_into_view_if_needed()
+    app_page.shot("15-dynamics-two-blocks")
     assert app_page.errors == []
 
 
