@@ -81,6 +81,12 @@ def test_page_opens_at_step_0_paused_and_stays_there(app_page):
     snap = app_page.api("GET", f"/api/sessions/{sid}/snapshots/0")
     assert page.get_attribute("#diagram .loss-value", "data-value") == str(snap["heldout_loss"])
     assert page.get_attribute("#att-source", "data-step") == "0"
+    # The loss chart is not empty at step 0: the held-out curve starts at the untouched model.
+    held = page.evaluate(
+        "(() => { const t = document.getElementById('loss-chart').data[1];"
+        " return [Array.from(t.x), Array.from(t.y)]; })()"
+    )
+    assert held == [[0], [snap["heldout_loss"]]]
     app_page.shot("20-step-0")
     assert app_page.errors == []
 

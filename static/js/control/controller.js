@@ -145,6 +145,14 @@ export function createController() {
 
   // -- session and history -------------------------------------------------------------------
 
+  // The held-out curve starts where the model started: the untouched model's held-out loss
+  // (snapshot 0) is its first point, so the chart is not empty at step 0.
+  function withStepZero(hist, zero) {
+    const held = hist.heldout;
+    if (!zero || zero.lossKind !== "heldout" || held.steps[0] === 0) return hist;
+    return { ...hist, heldout: { ...held, steps: [0, ...held.steps], loss: [zero.loss, ...held.loss] } };
+  }
+
   async function reload() {
     const task = v.status.progress("Loading history");
     try {
@@ -153,11 +161,11 @@ export function createController() {
       const steps = hist.train.steps;
       lastStep = steps.length ? steps[steps.length - 1] : -1;
       lastEval = hist.heldout.steps.length ? hist.heldout.steps[hist.heldout.steps.length - 1] : -1;
-      v.chart.reset(hist);
       v.weights.setHistory(hist);
       update({ liveStep: hist.step, snapshots: hist.snapshots || [], comparison: hist.comparison || null,
         lastRecord: lastRecordOf(hist) });
-      await load.stepZero(state.session.id, hist.snapshots || []);
+      const zero = await load.stepZero(state.session.id, hist.snapshots || []);
+      v.chart.reset(withStepZero(hist, zero));
       await show(null);
     } catch (err) {
       v.status.error(err);
