@@ -56,6 +56,10 @@ class GradCheck:
         return asdict(self)
 
 
+# What "the current batch" is, in words for the API and the page: see `next_batch`.
+BATCH_NOTE = "the batch the next training step will draw (the batch order does not advance)"
+
+
 def relative_error(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), TINY)
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from app.services.worker import Worker
-from model.gradcheck import check_entry, gradient_check, next_batch
+from model.gradcheck import BATCH_NOTE, check_entry, gradient_check, next_batch
 from model.training import Trainer
 from model.transformer import TransformerLM
-
-BATCH_NOTE = "the batch the next training step will draw (the batch order does not advance)"
 
 
 class Checkable(Protocol):
