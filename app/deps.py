@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Header, Path
 from starlette.requests import HTTPConnection
 
 from app.services.errors import ServiceError
+from app.services.ids import valid_route
 from app.services.manager import SessionManager
 from app.services.session import Session
 from app.services.watch import Access, ReadOnly, WatchLinks, hide_id
@@ -71,6 +72,19 @@ async def get_viewed(access: AccessDep) -> Session:
 
 # A session to read from, by its id or a watch token (what it returns must not name the id).
 ViewDep = Annotated[Session, Depends(get_viewed)]
+
+
+def route_hint(
+    x_attnflow_route: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
+    """The routing key the proxy hashed a creation or import on (nginx sets X-Attnflow-Route,
+    scripts/scaleout/nginx.conf.template): the new id starts with it, so later requests for the
+    session hash to the replica that made it. Not a credential; a malformed one is ignored (a
+    random route is drawn) and without a proxy there is none."""
+    return x_attnflow_route if x_attnflow_route and valid_route(x_attnflow_route) else None
+
+
+RouteDep = Annotated[str | None, Depends(route_hint)]
 
 
 def client_of(connection: HTTPConnection) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.deps import ManagerDep, SessionDep, SettingsDep
+from app.deps import ManagerDep, RouteDep, SessionDep, SettingsDep
 from app.errors import ApiError
 from app.middleware import too_large_message
 from app.routers import errors
@@ -125,9 +125,9 @@ async def upload(
     openapi_extra=UPLOAD_BODY,
 )
 async def import_checkpoint(
-    request: Request, manager: ManagerDep, settings: SettingsDep
+    request: Request, manager: ManagerDep, settings: SettingsDep, route: RouteDep
 ) -> dict[str, Any]:
     """A new session from a checkpoint file (the raw body)."""
     async with spooled_upload(request, manager, settings) as path:
-        session = await manager.import_checkpoint(path)
+        session = await manager.import_checkpoint(path, route)
     return session.info()

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from app.deps import AccessDep, ManagerDep, OwnedId, SessionDep, WatchDep
+from app.deps import AccessDep, ManagerDep, OwnedId, RouteDep, SessionDep, WatchDep
 from app.routers import SESSION_ERRORS, errors
 from app.schemas import SessionCreate, SessionInfo
 from app.services.specs import CreateSpec
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 @router.post("", status_code=201, response_model=SessionInfo, responses=errors(413, 422, 503))
 async def create_session(
-    manager: ManagerDep, request: Annotated[SessionCreate | None, Body()] = None
+    manager: ManagerDep, route: RouteDep, request: Annotated[SessionCreate | None, Body()] = None
 ) -> dict[str, Any]:
     """Create a session: a fresh model, its tokenizer and corpus, and an optimiser."""
-    session = await manager.create(spec_of(request or SessionCreate()))
+    session = await manager.create(spec_of(request or SessionCreate()), route)
     return session.info()
 
 

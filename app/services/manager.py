@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from app.services.builder import Parts, build, resolve_device
 from app.services.errors import Unavailable, gone, shutting_down
 from app.services.eviction import RETRY_AFTER_S, Evictor
 from app.services.fairness import Fairness
+from app.services.ids import new_session_id
 from app.services.lease import Leases
 from app.services.loader import Loader, interruption
 from app.services.persister import Persister
@@ -48,10 +48,6 @@ SHUTDOWN_REASON = "server shutting down"
 HALT_TIMEOUT_S = 2.0  # runs stop at the next chunk boundary (~50 ms); this bounds a stuck one
 STREAMS_TIMEOUT_S = 1.0  # for open streams to send their bye and close
 SAVE_TIMEOUT_S = 6.0  # for the final saves
-
-
-def new_id() -> str:
-    return secrets.token_urlsafe(24)  # 192 random bits
 
 
 class SessionManager:
@@ -215,7 +211,9 @@ class SessionManager:
 
     # -- creating ------------------------------------------------------------------------------
 
-    async def create(self, spec: CreateSpec) -> Session:
+    async def create(self, spec: CreateSpec, route: str | None = None) -> Session:
+        """A new session; `route`: the routing key the proxy chose for it (app.services.ids)."""
+
         def parts() -> Parts:
             return build(
                 spec,
@@ -225,14 +223,14 @@ class SessionManager:
                 self.settings.precision,
             )
 
-        return await self._add(parts)
+        return await self._add(parts, route)
 
-    async def import_checkpoint(self, data: bytes | Path) -> Session:
+    async def import_checkpoint(self, data: bytes | Path, route: str | None = None) -> Session:
         def parts() -> Parts:
             limit = self.settings.max_parameters
             return imports.parse(data, None, limit, self.device, self.budget.check)
 
-        return await self._add(parts)
+        return await self._add(parts, route)
 
     def parse_checkpoint(self, data: bytes | Path, fallback_text: str | None) -> Parts:
         """For a checkpoint loaded into an existing session: header, metadata (through the API's
@@ -242,7 +240,7 @@ class SessionManager:
             data, fallback_text, self.settings.max_parameters, self.device, self.budget.fits
         )
 
-    async def _add(self, make_parts: Callable[[], Parts]) -> Session:
+    async def _add(self, make_parts: Callable[[], Parts], route: str | None) -> Session:
         if self.stopping:
             raise shutting_down()
         await self.evictor.make_room()
@@ -253,7 +251,7 @@ class SessionManager:
             except OverBudget as over:
                 await self.evictor.free_memory(over.needed)
                 parts = await asyncio.to_thread(make_parts)
-            session_id = new_id()
+            session_id = new_session_id(route)
             if self.leases is not None:  # a fresh random id: nobody else can hold it
                 await asyncio.to_thread(self.leases.acquire, session_id)
             try:

@@ -28,7 +28,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -39,6 +38,7 @@ from typing import Any
 import orjson
 
 from app.responses import dumps
+from app.services.ids import valid_id
 from app.services.saved import (
     CHECKPOINT,
     CORPUS,
@@ -57,15 +57,10 @@ from app.services.saved import (
 
 log = logging.getLogger("attnflow.store")
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
-
-
-def valid_id(session_id: str) -> bool:
-    return bool(SESSION_ID.match(session_id))
-
 
 def short(session_id: str) -> str:
-    """What logs show of a session id: the id is the only credential, never log all of it."""
+    """What logs show of a session id: the id is the only credential, never log all of it. Of
+    a routed id (app.services.ids) these 8 characters are its public route, none of its secret."""
     return session_id[:8]
 
 

@@ -1,7 +1,8 @@
 """Read-only watch links: a second random token that opens a session for watching only.
 
 The session id is the owner's one credential: whoever holds it may train, reset or delete. A
-watch link carries a separate token (`secrets.token_urlsafe`) that maps to the session; the read
+watch link carries a separate token (app.services.ids: the session's public route + a secret of
+its own, so a proxy routes it like the id) that maps to the session; the read
 routes accept it in place of the id and the routes that change the session refuse it
 (`ReadOnly`, a 403 in app.errors). Nothing a watcher receives names the session id: its
 SessionInfo and stream hello carry the token instead (`Access.public_id`).
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,14 @@ from typing import Any
 from app.responses import dumps
 from app.services.errors import Busy, Forbidden, ServiceError, Unavailable, gone
 from app.services.events import Bye
+from app.services.ids import new_token
 from app.services.session import Session
 from app.services.store import short
 from app.services.stream import Watcher
 
 log = logging.getLogger("attnflow.watch")
 MAX_LINKS_PER_SESSION = 16  # a class needs one; a few more for a second class, a colleague
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")  # token_urlsafe(24) is 32 characters
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")  # 40 (route + secret, app.services.ids); 32 old
 REVOKED = "this watch link was revoked by the session's owner"
 REVOKED_CODE = 4403  # WebSocket close code after the bye: forbidden from now on
 
@@ -160,7 +161,7 @@ class WatchLinks:
                 f"this session already has {MAX_LINKS_PER_SESSION} watch links, the most it "
                 "may have; revoke one first",
             )
-        link = Link(secrets.token_urlsafe(24), session_id, round(time.time(), 3))  # 192 bits
+        link = Link(new_token(session_id), session_id, round(time.time(), 3))
         try:
             self._write(link)
         except OSError as exc:
