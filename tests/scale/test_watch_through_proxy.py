@@ -94,8 +94,20 @@ def test_watch_links_reach_their_sessions_replica_and_follow_it_after_a_kill(clu
     ring = Ring([f"127.0.0.1:{port}" for port in cluster.ports])
     replicas = [cluster.replica_url(i) for i in range(len(cluster.ports))]
     with httpx.Client(base_url=cluster.url, timeout=30) as http:
-        ids = [http.post("/api/sessions", json={}).json()["id"] for _ in range(SESSIONS)]
-        tokens = {sid: http.post(f"/api/sessions/{sid}/watch").json()["token"] for sid in ids}
+        ids: list[str] = []
+        tokens: dict[str, str] = {}
+
+        def enough() -> bool:
+            """SESSIONS or more, on both replicas, and one whose token hashed whole goes elsewhere
+            (routes are random: keep creating until the case the test is about is there)."""
+            homes = {ring.first(sid[:8]) for sid in ids}
+            moved = any(ring.first(tokens[sid]) != ring.first(sid[:8]) for sid in ids)
+            return len(ids) >= SESSIONS and homes == {0, 1} and moved
+
+        while not enough():
+            assert len(ids) < 4 * SESSIONS, "routes this uneven are vanishingly unlikely"
+            ids.append(http.post("/api/sessions", json={}).json()["id"])
+            tokens[ids[-1]] = http.post(f"/api/sessions/{ids[-1]}/watch").json()["token"]
         owner = holders_of(cluster, ids)
         assert set(owner.values()) == {0, 1}, "both replicas made sessions"
         # creation landed where its route hashes (the ring model agrees with nginx), and the
