@@ -14,21 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM, LAUNCH_ARGS
 from tests.live_server import serve
 
+__all__ = ["CHROMIUM", "LAUNCH_ARGS", "PHONE", "SCREENSHOTS", "VIEWPORT", "PageWatch"]
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 
 
 def _app_target() -> tuple[str, bool]:
@@ -49,13 +43,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def chromium(server_url: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
+def chromium(server_url: str, headless_chromium: object) -> object:
+    """The run's one browser (tests/conftest.py), once the app it tests is up."""
+    return headless_chromium
 
 
 @dataclass

@@ -228,6 +228,14 @@ def test_step_0_vs_now_shows_both_side_by_side(app_page):
     page.wait_for_function("document.getElementById('step-count').dataset.step === '30'")
     page.click("#att-contrast [data-mode=side]")
     page.wait_for_selector("#att-table-0 tbody tr")
+    # The page picks the most focused token anew for step 30: wait until the table is drawn for
+    # the token it picked (a row of token i has i + 1 entries) before comparing.
+    page.wait_for_function(
+        """() => { const i = window.attnflow.state.selectedToken;
+          const tr = document.querySelector('#att-table-0 tbody tr');
+          const shown = tr === null ? -1 : tr.querySelectorAll('td[data-value]').length;
+          return i !== null && shown === i + 1; }"""
+    )
     past = forward(app_page, page.evaluate("window.attnflow.state.sentence"), step=0)
     i = page.evaluate("window.attnflow.state.selectedToken")
     base = shown_rows(page, "att-table-0")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, VIEWPORT, PageWatch
+from tests.browser.conftest import VIEWPORT, PageWatch
 from tests.scale.conftest import holders_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,50 +23,45 @@ def wait_until(page: object, done: Callable[[], bool], what: str, timeout: float
         page.wait_for_timeout(100)
 
 
-def test_the_page_streams_through_the_proxy_and_reconnects_after_a_kill(cluster):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
+def test_the_page_streams_through_the_proxy_and_reconnects_after_a_kill(cluster, headless_chromium):
     frames: list[dict[str, object]] = []  # every stream frame the page received, in order
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.set_default_timeout(20_000)
-            watch = PageWatch(page=page, origin=cluster.url)
-            page.on("pageerror", lambda e: watch.errors.append(f"uncaught: {e}"))
+    context = headless_chromium.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        watch = PageWatch(page=page, origin=cluster.url)
+        page.on("pageerror", lambda e: watch.errors.append(f"uncaught: {e}"))
 
-            def on_socket(ws: object) -> None:
-                watch.sockets.append(ws.url)
-                ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+        def on_socket(ws: object) -> None:
+            watch.sockets.append(ws.url)
+            ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))
 
-            page.on("websocket", on_socket)
-            watch.open()
-            sid = watch.session_id()
-            page.click("#btn-play")
-            wait_until(page, lambda: sum(f["type"] == "step" for f in frames) >= 10, "steps")
-            assert frames[0] == {**frames[0], "type": "hello", "session": sid}
-            ws_origin = cluster.url.replace("http", "ws", 1)
-            assert all(url.startswith(ws_origin) for url in watch.sockets)
+        page.on("websocket", on_socket)
+        watch.open()
+        sid = watch.session_id()
+        page.click("#btn-play")
+        wait_until(page, lambda: sum(f["type"] == "step" for f in frames) >= 10, "steps")
+        assert frames[0] == {**frames[0], "type": "hello", "session": sid}
+        ws_origin = cluster.url.replace("http", "ws", 1)
+        assert all(url.startswith(ws_origin) for url in watch.sockets)
 
-            holder = holders_of(cluster, [sid])[sid]
-            cluster.kill(holder)
-            seen = len(frames)
-            wait_until(page, lambda: any(f["type"] == "hello" for f in frames[seen:]), "hello")
-            again = next(f for f in frames[seen:] if f["type"] == "hello")
-            assert again["session"] == sid
-            assert again["running"] is False  # comes back paused, from its last save
-            assert holders_of(cluster, [sid])[sid] == 1 - holder
-            assert len(watch.sockets) >= 2  # the page opened a new stream itself
+        holder = holders_of(cluster, [sid])[sid]
+        cluster.kill(holder)
+        seen = len(frames)
+        wait_until(page, lambda: any(f["type"] == "hello" for f in frames[seen:]), "hello")
+        again = next(f for f in frames[seen:] if f["type"] == "hello")
+        assert again["session"] == sid
+        assert again["running"] is False  # comes back paused, from its last save
+        assert holders_of(cluster, [sid])[sid] == 1 - holder
+        assert len(watch.sockets) >= 2  # the page opened a new stream itself
 
-            page.click("#btn-play")  # and it trains on the surviving replica, streamed
-            seen = len(frames)
-            wait_until(page, lambda: sum(f["type"] == "step" for f in frames[seen:]) >= 10, "more")
-            assert watch.errors == []
-            page.click("#btn-pause")
-            page.request.delete(f"{cluster.url}/api/sessions/{sid}")
-        finally:
-            browser.close()
-            if None in cluster.procs:
-                cluster.revive(cluster.procs.index(None))
+        page.click("#btn-play")  # and it trains on the surviving replica, streamed
+        seen = len(frames)
+        wait_until(page, lambda: sum(f["type"] == "step" for f in frames[seen:]) >= 10, "more")
+        assert watch.errors == []
+        page.click("#btn-pause")
+        page.request.delete(f"{cluster.url}/api/sessions/{sid}")
+    finally:
+        context.close()
+        if None in cluster.procs:
+            cluster.revive(cluster.procs.index(None))
