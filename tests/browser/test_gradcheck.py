@@ -17,6 +17,7 @@ def test_the_gradient_check_shows_what_the_api_computes(app_page):
     page.click("#tab-weights")
     page.wait_for_selector(f"#gc-param option[value='{W2}']", state="attached")
     page.select_option("#gc-param", W2)
+    assert page.text_content(f"#gc-param option[value='{W2}']") == "W_2 · block 1"
     page.fill("#gc-in", "100")  # W_2 is (in 256, out 64) on the heatmap, stored (64, 256)
     page.fill("#gc-out", "7")
     page.click("#gc-run")
@@ -35,7 +36,7 @@ def test_the_gradient_check_shows_what_the_api_computes(app_page):
     assert shown["rel"] < 1e-4
     assert api["relative_error"] < 1e-4
     head = page.text_content("#gc-head")
-    assert "input 100, output 7" in head
+    assert head.startswith("W_2 · block 1, input 100, output 7")  # blocks counted from 1
     assert "live model at step 10" in head
     assert "they agree" in head
 

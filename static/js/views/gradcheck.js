@@ -2,12 +2,18 @@
 // any block); the server computes dL/dw of the next training step's batch by autograd and by a
 // float64 central difference on a copy of the model (never the live weights). This view draws
 // `state.gradcheck` (the API's GradCheck, or {error}) and the form that asks for it.
-import { state, subscribe } from "../state.js";
+import { blocksOf, state, subscribe } from "../state.js";
 import { h } from "../util/dom.js";
-import { num, shortName } from "../util/format.js";
+import { num } from "../util/format.js";
 
-const MATRIX = /^blocks\.\d+\.(attn\.W_[qkvo]|ffn\.W_[12])\.weight$/;
-const label = (name) => `${shortName(name)} · block ${name.split(".")[1]}`;
+// Every block's matrices, parameter name -> "W_q · block 1", from the names the server serves.
+function matrices() {
+  const labels = new Map();
+  for (const block of blocksOf()) {
+    for (const [short, name] of Object.entries(block.weights)) labels.set(name, `${short} · ${block.label}`);
+  }
+  return labels;
+}
 
 // intents: {onGradcheck(parameter, row, col)}; row/col index the stored (out, in) tensor.
 export function createGradcheckView(root, intents) {
@@ -41,14 +47,15 @@ export function createGradcheckView(root, intents) {
   }
 
   function buildPicker() {
-    const names = Object.keys(state.session.shapes || {}).filter((n) => MATRIX.test(n));
-    param.replaceChildren(...names.map((n) => h("option", { value: n, text: label(n) })));
+    const labels = matrices();
+    const names = Object.keys(state.session.shapes || {}).filter((n) => labels.has(n));
+    param.replaceChildren(...names.map((n) => h("option", { value: n, text: labels.get(n) })));
     followSelection();
   }
 
   // The matrix open above is the one checked, when it is a matrix the check accepts.
   function followSelection() {
-    if (state.selectedWeight && MATRIX.test(state.selectedWeight)) param.value = state.selectedWeight;
+    if (matrices().has(state.selectedWeight)) param.value = state.selectedWeight;
     limits();
   }
 
@@ -62,7 +69,8 @@ export function createGradcheckView(root, intents) {
     if (!r) return head.replaceChildren();
     if (r.error) return head.replaceChildren(h("span", { class: "error", text: r.error }));
     const agree = r.relative_error < 1e-4 ? "they agree" : "they differ: read the absolute error";
-    head.replaceChildren(`${shortName(r.parameter)} of block ${r.parameter.split(".")[1]}, input ${r.col}, output ${r.row} ` +
+    const which = matrices().get(r.parameter) || r.parameter;
+    head.replaceChildren(`${which}, input ${r.col}, output ${r.row} ` +
       `(stored [${r.row}, ${r.col}]) of the live model at step ${r.step}, on the next step's batch of ${r.batch_shape.join(" × ")} tokens: ${agree}.`);
     table.append(
       ...row("autograd (float64)", r.autograd, "gc-autograd"),
