@@ -116,3 +116,35 @@ def test_the_tour_asks_which_word_sat_attends_to_then_reveals_it_from_forward(ap
     assert page.get_attribute("#predict-score", "data-asked") == "1"
     assert page.get_attribute("#predict-score", "data-right") == str(int(expected == "cat"))
     assert app_page.errors == []
+
+
+def test_with_two_blocks_the_question_covers_every_blocks_matrices(app_page):
+    app_page.open()
+    first = app_page.session_id()
+    two = app_page.api("POST", "/api/sessions", {"config": {"n_blocks": 2}})
+    app_page.api("DELETE", f"/api/sessions/{first}")
+    app_page.open(f"session={two['id']}")
+    page = app_page.page
+    page.check("#predict-on")
+    page.click("#btn-step")
+    page.wait_for_selector("#predict-ask:not([hidden])")
+    choices = page.eval_on_selector_all(
+        "#predict-ask [data-choice]", "nodes => nodes.map((n) => n.dataset.choice)"
+    )
+    labels = {
+        f"{short} · block {b + 1}": name.replace("blocks.0.", f"blocks.{b}.")
+        for b in (0, 1)
+        for short, name in MATRICES.items()
+    }
+    assert choices == list(labels)
+    guess = "W_q · block 2"
+    page.click(f'#predict-ask [data-choice="{guess}"]')
+    page.wait_for_function(
+        "document.getElementById('step-count').dataset.step === '1' && "
+        "document.getElementById('predict-reveal').dataset.answer"
+    )
+    record = app_page.api("GET", f"/api/sessions/{two['id']}/snapshots/1")["record"]
+    ratios = {label: record["update_ratios"][name] for label, name in labels.items()}
+    assert page.get_attribute("#predict-reveal", "data-answer") == max(ratios, key=ratios.get)
+    assert page.get_attribute("#predict-reveal", "data-guess") == guess
+    assert app_page.errors == []

@@ -5,9 +5,8 @@ import { blocksOf, state, update } from "../state.js";
 import { averageHeads } from "../focus.js";
 
 const KEY = "attnflow.predict";
-// Block 0's matrices (short name -> parameter name), as the server names them (GET /api/names).
+// Block 0's hook points, as the server names them (GET /api/names).
 const firstBlock = () => blocksOf()[0] || { weights: {}, stages: {} };
-export const param = (m) => firstBlock().weights[m];
 
 export function loadScore() {
   try {
@@ -36,15 +35,19 @@ export function scoreAnswer(right) {
   setPredict({ asked: state.predict.asked + 1, right: state.predict.right + (right ? 1 : 0) });
 }
 
-// Block 0's matrices this session has, in diagram order.
+// Every block's matrices this session has, in diagram order: {name (the parameter), label}, the
+// label "W_q" with one block and "W_q · block 2" with several.
 export function matrixChoices(session) {
-  return Object.keys(firstBlock().weights).filter((m) => session.shapes && session.shapes[param(m)]);
+  const blocks = blocksOf(session);
+  return blocks.flatMap((block) => Object.entries(block.weights)
+    .filter(([, name]) => session.shapes && session.shapes[name])
+    .map(([short, name]) => ({ name, label: blocks.length > 1 ? `${short} · ${block.label}` : short })));
 }
 
-// The matrix that changed most in a step, by the update ratio ‖ΔW‖ / ‖W‖ (the diagram's ΔW/W), of
-// block 0's matrices; a null ratio ("new") cannot be compared and is skipped.
+// The matrix that changed most in a step (its label), by the update ratio ‖ΔW‖ / ‖W‖ (the
+// diagram's ΔW/W); a null ratio ("new") cannot be compared and is skipped.
 export function mostChanged(record, choices) {
-  const ratios = choices.map((m) => ({ m, ratio: (record.update_ratios || {})[param(m)] }))
+  const ratios = choices.map((c) => ({ m: c.label, ratio: (record.update_ratios || {})[c.name] }))
     .filter((x) => typeof x.ratio === "number");
   if (!ratios.length) return null;
   const best = ratios.reduce((a, b) => (b.ratio > a.ratio ? b : a));
@@ -74,7 +77,7 @@ export function createPredictFlows({ api, c, show }) {
     if (asking) return undefined;
     asking = true;
     try {
-      const choices = matrixChoices(state.session).map((m) => ({ value: m, label: m }));
+      const choices = matrixChoices(state.session).map((c) => ({ value: c.label, label: c.label }));
       return await v().predict.ask("Which matrix will change most in this step, by ΔW/W = ‖ΔW‖ / ‖W‖?", choices);
     } finally {
       asking = false;
