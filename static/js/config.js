@@ -93,7 +93,7 @@ export const FORM_FIELDS = [
   { field: "config.n_heads", label: "heads", type: "number", min: 1 },
   { field: "config.d_ff", label: "d_ff", type: "number", min: 1 },
   { field: "config.context_length", label: "context", type: "number", min: 2 },
-  { field: "config.n_blocks", label: "blocks", type: "number", min: 1, max: 4 },
+  { field: "config.n_blocks", label: "blocks", type: "number", min: 1 }, // max: names.max_blocks
   { field: "config.activation", label: "activation", type: "select", options: ["gelu", "relu"] },
   { field: "config.norm", label: "LayerNorm", type: "select", options: ["pre", "post", "none"] },
   { field: "config.dropout", label: "dropout", type: "number", step: 0.05, min: 0 },

@@ -41,6 +41,9 @@ def test_every_block_is_drawn_and_backward_walks_them_last_to_first(app_page, n_
     app_page.open(f"n_blocks={n_blocks}")
     page = app_page.page
     assert page.evaluate("window.attnflow.state.session.config.n_blocks") == n_blocks
+    # the settings field allows as many blocks as the server does (GET /api/names)
+    most = app_page.api("GET", "/api/names")["max_blocks"]
+    assert page.evaluate("document.getElementById('f-config.n_blocks').max") == str(most)
     assert page.locator("#diagram .group[data-part=attn]").count() == n_blocks
     assert page.locator("#diagram .group[data-part=ffn]").count() == n_blocks
     for i in range(n_blocks):

@@ -206,5 +206,10 @@ export function createSettings(root, { onCreate, onCompare, onImport, urls }) {
 
   subscribe(["session"], () => state.session && fromSession(state.session));
   subscribe(["presets", "corpora"], fillOptions);
+  // The most blocks a session may have is the server's (GET /api/names), not a copy of it here.
+  subscribe(["names"], () => {
+    const blocks = specs.find(([spec]) => spec.field === "config.n_blocks");
+    if (blocks && state.names) blocks[1].max = String(state.names.max_blocks);
+  });
   return { showErrors, clearErrors, body, lrChange };
 }
