@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ViewDep
-from app.routers import SESSION_ERRORS
+from app.deps import SettingsDep, ViewDep
+from app.routers import BODY_ERRORS
 from app.schemas.gradcheck import GradCheckOut, GradCheckRequest
 from app.services.gradcheck import check_gradient
 
 router = APIRouter(prefix="/api/sessions", tags=["gradcheck"])
 
 
-@router.post("/{session_id}/gradcheck", response_model=GradCheckOut, responses=SESSION_ERRORS)
-async def gradcheck(session: ViewDep, body: GradCheckRequest) -> GradCheckOut:
+@router.post("/{session_id}/gradcheck", response_model=GradCheckOut, responses=BODY_ERRORS)
+async def gradcheck(
+    session: ViewDep, body: GradCheckRequest, settings: SettingsDep
+) -> GradCheckOut:
     """Autograd vs a float64 central difference for one entry, on a copy of the weights."""
-    result = await check_gradient(session, body.parameter, body.row, body.col)
+    limit = settings.max_session_bytes
+    result = await check_gradient(session, body.parameter, body.row, body.col, limit)
     return GradCheckOut(**result)

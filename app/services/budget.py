@@ -14,9 +14,12 @@ H heads, V vocabulary, L blocks, N parameter tensors) is documented in docs/api-
 A request: a forward trace of T tokens holds 4·2·(L·(T·(10·C + 2·F) + 2·H·T²) + T·V) bytes
 (tensors and their rounded copies) plus its JSON body, ~12 bytes a number at full precision
 (digits + 8 when rounded), all of it with `full=true`, at most `max_trace_floats` numbers
-otherwise. A weights dump (at most 16 bytes a parameter as JSON) always stays below the
-session's own 36·P, so it needs no check of its own. Measured peaks sit below these estimates,
-within a factor of 3 (tests/app/test_hardening_budget.py checks both directions).
+otherwise. A gradient check holds a float64 copy of the model and its gradients (16·P; the
+float32 copy it makes first is freed before) and the float64 activations of one batch,
+16·B·T·(L·(12·C + 3·F) + 4·V) bytes. A weights dump (at most 16 bytes a parameter as JSON)
+always stays below the session's own 36·P, so it needs no check of its own. Measured peaks sit
+below these estimates, within a factor of 3 (tests/app/test_hardening_budget.py checks both
+directions).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.services.errors import FieldError, OverLimit
 from model.config import ModelConfig
 
 FLOAT = 4
+DOUBLE = 8
 STATE_BYTES_PER_PARAMETER = 36
 EXPLICIT_ATTENTION_COPIES = 5
 PROBE_TOKENS = 24  # the probe sentence is cut to this many tokens (builder.default_probe)
@@ -57,14 +61,19 @@ def _n_tensors(config: ModelConfig) -> int:
     return 4 + config.n_blocks * (per_block + norms) + (2 if config.norm == "pre" else 0)
 
 
+def _activation_numbers(config: ModelConfig, batch_size: int) -> int:
+    """Numbers one training step keeps for backward (activations and their gradients)."""
+    c, f, v, blocks = config.d_model, config.d_ff, config.vocab_size, config.n_blocks
+    per_token = blocks * ((12 * c if config.use_attention else 2 * c) + 3 * f) + 4 * v
+    return 2 * batch_size * config.context_length * per_token
+
+
 def session_estimate(
     config: ModelConfig, batch_size: int, max_history_points: int, max_snapshots: int
 ) -> Estimate:
     """What a session of this config holds in memory while it trains."""
-    b, t, c, f = batch_size, config.context_length, config.d_model, config.d_ff
-    h, v, blocks = config.n_heads, config.vocab_size, config.n_blocks
-    per_token = blocks * ((12 * c if config.use_attention else 2 * c) + 3 * f) + 4 * v
-    activations = 2 * FLOAT * b * t * per_token
+    b, t, h, blocks = batch_size, config.context_length, config.n_heads, config.n_blocks
+    activations = FLOAT * _activation_numbers(config, b)
     if config.use_attention and config.dropout > 0:
         activations += FLOAT * EXPLICIT_ATTENTION_COPIES * b * blocks * h * t * t
     n = _n_tensors(config)
@@ -75,6 +84,16 @@ def session_estimate(
             "weights and optimiser": STATE_BYTES_PER_PARAMETER * config.parameter_count(),
             "training activations": activations,
             "history and snapshots": 8 * max_history_points * (3 * n + 4) + snapshots,
+        }
+    )
+
+
+def gradcheck_estimate(config: ModelConfig, batch_size: int) -> Estimate:
+    """A gradient check (model/gradcheck.py) on top of the session: float64 copies."""
+    return Estimate(
+        {
+            "float64 model and gradients": 2 * DOUBLE * config.parameter_count(),
+            "float64 activations": DOUBLE * _activation_numbers(config, batch_size),
         }
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from app.services.budget import gradcheck_estimate, refuse_over
 from app.services.worker import Worker
 from model.gradcheck import BATCH_NOTE, check_entry, gradient_check, next_batch
 from model.training import Trainer
@@ -29,9 +30,14 @@ class Checkable(Protocol):
     def step(self) -> int: ...
 
 
-async def check_gradient(session: Checkable, parameter: str, row: int, col: int) -> dict[str, Any]:
-    """ValueError ('field=value is not allowed: …') for an entry the model does not have."""
-    check_entry(session.model, parameter, row, col)  # before queueing behind a training chunk
+async def check_gradient(
+    session: Checkable, parameter: str, row: int, col: int, max_bytes: int
+) -> dict[str, Any]:
+    """FieldError for an entry the model does not have; OverLimit when the float64 copies would
+    pass `max_bytes` (ATTNFLOW_MAX_SESSION_BYTES). Both before queueing behind a training chunk."""
+    check_entry(session.model, parameter, row, col)
+    needed = gradcheck_estimate(session.model.config, session.trainer.config.batch_size)
+    refuse_over(needed, max_bytes, "this gradient check", "parameter", "try a smaller model")
 
     def job() -> dict[str, Any]:
         x, y = next_batch(session.trainer)  # (B, T), (B, T)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import torch
 
-from app.services.budget import forward_estimate, session_estimate
+from app.services.budget import forward_estimate, gradcheck_estimate, session_estimate
 from app.services.builder import build
 from app.services.specs import CreateSpec
 from model.checkpoint import to_bytes
@@ -54,6 +54,10 @@ model = TransformerLM(config)
 if mode == "train":
     trainer = Trainer(model, data, TrainConfig(batch_size=batch, eval_every=0))
     trainer.train_step(); trainer.train_step()
+elif mode == "gradcheck":
+    from model.gradcheck import gradient_check, next_batch
+    trainer = Trainer(model, data, TrainConfig(batch_size=batch, eval_every=0))
+    gradient_check(model, next_batch(trainer), "blocks.0.ffn.W_1.weight", 0, 0)
 else:
     from app.responses import dumps
     from app.services.forward import ForwardOptions, forward_payload
@@ -90,6 +94,8 @@ CASES = [
     ),
     # a full forward trace of 512 tokens with 16 heads, and its JSON
     ({"d_model": 64, "n_heads": 16, "d_ff": 256, "context_length": 512}, 1, "forward"),
+    # a gradient check: float64 copies of the model, its gradients and a batch's activations
+    ({"d_model": 64, "n_heads": 16, "d_ff": 256, "context_length": 512}, 8, "gradcheck"),
 ]
 
 
@@ -102,6 +108,8 @@ def test_the_estimate_bounds_the_measured_peak_within_a_factor_of_three(config, 
     model = ModelConfig(vocab_size=vocab, **config)
     if mode == "train":
         estimate = session_estimate(model, batch, 0, 0).total
+    elif mode == "gradcheck":
+        estimate = gradcheck_estimate(model, batch).total
     else:
         estimate = forward_estimate(model, model.context_length, True, 0, 262_144).total
     print(f"{mode} {config}: measured {measured / 2**20:.0f} MiB, estimate {estimate / 2**20:.0f}")
@@ -156,6 +164,23 @@ def test_full_true_is_budgeted_by_its_body(make_client):
     pooled = client.post(f"/api/sessions/{sid}/forward", json={"text": text})
     assert pooled.status_code == 200
     assert pooled.json()["auto_downsampled"] is True
+
+
+def test_a_gradient_check_that_would_not_fit_is_refused_before_it_runs(make_client):
+    # batch 512 at tiny: the session itself needs ~240 MiB, its float64 check ~465 MiB
+    client = make_client(max_session_bytes=400 * 2**20)
+    info = create_session(client, optimizer={"batch_size": 512})
+    config = ModelConfig(**info["config"])
+    assert gradcheck_estimate(config, 512).total > 400 * 2**20
+    body = {"parameter": "blocks.0.ffn.W_1.weight", "row": 0, "col": 0}
+    response = client.post(f"/api/sessions/{info['id']}/gradcheck", json=body)
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert "this gradient check needs an estimated" in detail
+    assert "over this server's limit of 400.0 MiB" in detail
+    assert response.json()["errors"][0]["value"] == gradcheck_estimate(config, 512).total
+    small = create_session(client, optimizer={"batch_size": 16})
+    assert client.post(f"/api/sessions/{small['id']}/gradcheck", json=body).status_code == 200
 
 
 def test_the_total_budget_evicts_idle_sessions_then_refuses(make_client):
