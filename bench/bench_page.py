@@ -24,17 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import CHROMIUM, LAUNCH_ARGS  # noqa: E402
 from tests.live_server import serve  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 FRAME_MS = 1000 / 60
 TARGET_P95_MS = 20.0
 COLLECT = """() => {
@@ -203,7 +195,9 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         url = args.url or stack.enter_context(serve())
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
+            )
             print(
                 f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
                 f"on {os.cpu_count()} cores"
