@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from app.readiness import free_port, wait_healthy
 from app.settings import Settings
-from tests.live_server import ROOT, free_port
+from tests.live_server import ROOT
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is Linux's")
 
@@ -44,15 +43,10 @@ def test_attnflow_serve_prints_where_sessions_go_and_saves_there(tmp_path):
     with log.open("wb") as out:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-                    break
-                except OSError:
-                    assert proc.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.2)
+            try:
+                wait_healthy(f"http://127.0.0.1:{port}", proc, 60)
+            except RuntimeError as exc:
+                pytest.fail(f"{exc}\n{log.read_text()}")
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -21,8 +21,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from app.readiness import free_port, wait_healthy
 from model.checkpoint import inspect
-from tests.live_server import free_port
 
 from .conftest import REPO
 
@@ -58,18 +58,10 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start-up:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{self.output()}")
-            time.sleep(0.05)
+        try:
+            wait_healthy(self.url, self.process, START_TIMEOUT_S, name="the server")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{self.output()}") from None
         self.http = httpx.Client(base_url=self.url, timeout=30)
         return self
 
