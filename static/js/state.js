@@ -50,6 +50,13 @@ export const theStep = () => (state.viewing === null ? state.liveStep : state.vi
 export const blocksOf = (session = state.session) =>
   (state.names && session ? state.names.blocks.slice(0, session.config.n_blocks) : []);
 
+// Every block's weight matrices that the session has, in diagram order: [{name, short, block}]
+// (name: the parameter, e.g. "blocks.1.attn.W_q.weight"; short: "W_q"; block: its names entry).
+export const matricesOf = (session = state.session) =>
+  blocksOf(session).flatMap((block) => Object.entries(block.weights)
+    .filter(([, name]) => session && session.shapes && session.shapes[name])
+    .map(([short, name]) => ({ name, short, block })));
+
 const listeners = [];
 
 export function subscribe(keys, fn) {

@@ -1,7 +1,7 @@
 // Predict, then reveal: the answers the page checks a learner's guess against, and the score.
 // The score lives in `state.predict` ({on, asked, right}) and in localStorage, so it survives a
 // reload. The answers come from the server's own numbers: a step's record, a forward pass.
-import { blocksOf, state, update } from "../state.js";
+import { blocksOf, matricesOf, state, update } from "../state.js";
 import { averageHeads } from "../focus.js";
 
 const KEY = "attnflow.predict";
@@ -38,10 +38,8 @@ export function scoreAnswer(right) {
 // Every block's matrices this session has, in diagram order: {name (the parameter), label}, the
 // label "W_q" with one block and "W_q · block 2" with several.
 export function matrixChoices(session) {
-  const blocks = blocksOf(session);
-  return blocks.flatMap((block) => Object.entries(block.weights)
-    .filter(([, name]) => session.shapes && session.shapes[name])
-    .map(([short, name]) => ({ name, label: blocks.length > 1 ? `${short} · ${block.label}` : short })));
+  const several = blocksOf(session).length > 1;
+  return matricesOf(session).map((m) => ({ name: m.name, label: several ? `${m.short} · ${m.block.label}` : m.short }));
 }
 
 // The matrix that changed most in a step (its label), by the update ratio ‖ΔW‖ / ‖W‖ (the

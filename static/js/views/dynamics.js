@@ -2,7 +2,7 @@
 // block, each head's attention entropy on the probe sentence (sharpening) and the share of dead
 // FFN units, and each weight matrix's update ratio. Each chart has one line saying what to look for.
 import { DYNAMICS, SERIES } from "../config.js";
-import { blocksOf, state, subscribe } from "../state.js";
+import { blocksOf, matricesOf, state, subscribe } from "../state.js";
 import { clear, h } from "../util/dom.js";
 import { num } from "../util/format.js";
 import { plotlyLoaded, themeLayout } from "./loss_chart.js";
@@ -22,11 +22,7 @@ const labelOf = (block) => (blocksOf().find((b) => b.name === block.name) || blo
 
 // The block (from state.names) and short matrix name of a parameter, e.g. "blocks.1.attn.W_q.weight".
 function matrixOf(parameter) {
-  for (const block of blocksOf()) {
-    const short = Object.keys(block.weights).find((k) => block.weights[k] === parameter);
-    if (short) return { block, short };
-  }
-  return { block: null, short: parameter };
+  return matricesOf().find((m) => m.name === parameter) || { block: null, short: parameter };
 }
 
 export function createDynamics(root, { onError }) {

@@ -2,18 +2,12 @@
 // any block); the server computes dL/dw of the next training step's batch by autograd and by a
 // float64 central difference on a copy of the model (never the live weights). This view draws
 // `state.gradcheck` (the API's GradCheck, or {error}) and the form that asks for it.
-import { blocksOf, state, subscribe } from "../state.js";
+import { matricesOf, state, subscribe } from "../state.js";
 import { h } from "../util/dom.js";
 import { num } from "../util/format.js";
 
 // Every block's matrices, parameter name -> "W_q · block 1", from the names the server serves.
-function matrices() {
-  const labels = new Map();
-  for (const block of blocksOf()) {
-    for (const [short, name] of Object.entries(block.weights)) labels.set(name, `${short} · ${block.label}`);
-  }
-  return labels;
-}
+const matrices = () => new Map(matricesOf().map((m) => [m.name, `${m.short} · ${m.block.label}`]));
 
 // intents: {onGradcheck(parameter, row, col)}; row/col index the stored (out, in) tensor.
 export function createGradcheckView(root, intents) {
@@ -48,8 +42,7 @@ export function createGradcheckView(root, intents) {
 
   function buildPicker() {
     const labels = matrices();
-    const names = Object.keys(state.session.shapes || {}).filter((n) => labels.has(n));
-    param.replaceChildren(...names.map((n) => h("option", { value: n, text: labels.get(n) })));
+    param.replaceChildren(...[...labels].map(([n, text]) => h("option", { value: n, text })));
     followSelection();
   }
 

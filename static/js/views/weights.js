@@ -2,7 +2,7 @@
 // numbers at the viewed step, and gradient-norm / update-ratio sparklines over all steps.
 // Draws `state.weightData` ({step, live, entry: WeightOut, init: step-0 values | null}).
 import { FLOW, LIMITS } from "../config.js";
-import { blocksOf, state, subscribe } from "../state.js";
+import { blocksOf, matricesOf, state, subscribe } from "../state.js";
 import { gradient, blueOrange } from "../util/color.js";
 import { saveCanvas } from "../util/download.js";
 import { clear, h, s, throttle } from "../util/dom.js";
@@ -51,14 +51,11 @@ export function createWeightsView(root, intents) {
     const shapes = state.session.shapes || {};
     const names = Object.keys(shapes);
     const blocks = blocksOf();
-    for (const block of blocks) {
-      // One button per weight matrix of each block; "W_q·2" is block 2's when there are several.
-      for (const [short, name] of Object.entries(block.weights)) {
-        if (!shapes[name]) continue;
-        const text = blocks.length > 1 ? `${short}·${block.index + 1}` : short;
-        picker.append(h("button", { type: "button", "data-param": name, text, title: `${short} of ${block.label}`,
-          onclick: () => intents.onSelectWeight(name) }));
-      }
+    // One button per weight matrix of each block; "W_q·2" is block 2's when there are several.
+    for (const { name, short, block } of matricesOf()) {
+      const text = blocks.length > 1 ? `${short}·${block.index + 1}` : short;
+      picker.append(h("button", { type: "button", "data-param": name, text, title: `${short} of ${block.label}`,
+        onclick: () => intents.onSelectWeight(name) }));
     }
     for (const n of names) all.append(h("option", { value: n, text: `${n} ${shape(state.session.shapes[n])}` }));
   }
